@@ -1,0 +1,304 @@
+"""shotcraft's command line: parse, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shotcraft import __version__
+from shotcraft.cli import cache_cmd
+from shotcraft.cli.output import Output, user_errors
+
+app = typer.Typer(
+    name="shotcraft",
+    help=(
+        "Staged, cost-aware video generation from TOML shot files.\n\n"
+        "sketch (layout, ms) -> refine (motion, s) -> render (frames, the expensive stage) "
+        "-> compose (a reel). Each stage writes to the project folder (default ./build), "
+        "skips itself when its inputs are unchanged, and runs the stages before it when "
+        "they are stale.\n\n"
+        "Exit codes: 0 ok, 2 usage, 3 invalid shot or reel file, 4 backend unavailable, "
+        "5 render failed, 6 over budget, 7 an input is missing, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(cache_cmd.app, name="cache")
+
+ShotsArg = Annotated[
+    list[Path], typer.Argument(help="Shot files (TOML), processed in order.", show_default=False)
+]
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", help="Project folder for artifacts.", envvar="SHOTCRAFT_PROJECT"
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        help="Cache folder [default: $SHOTCRAFT_CACHE, "
+        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft]",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One machine-readable summary on stdout.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Redo the stage even if up to date.")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="draft | preview | final | a name from ./presets/ [default: the shot's preset]",
+        show_default=False,
+    ),
+]
+
+
+def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> Any:
+    from shotcraft.stages.common import Settings
+
+    return Settings(project=project, cache_dir=cache, reporter=output, **kw)
+
+
+def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
+    from shotcraft.stages.common import load_context
+
+    results = []
+    for shot_file in shots:
+        ctx = load_context(shot_file, settings)
+        result = step(ctx)
+        results.append(result.to_json())
+        if result.ran:
+            outs = ", ".join(result.outputs)
+            output.result(f"{result.shot}: {result.stage} done in {result.seconds:.2f}s -> {outs}")
+        else:
+            output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
+    output.emit_json(results if len(results) != 1 else results[0])
+
+
+@app.command()
+@user_errors
+def sketch(
+    shots: ShotsArg,
+    variants: Annotated[
+        int,
+        typer.Option(
+            "--variants", "-n", min=0, max=32, help="Also make N alternative layouts in variants/."
+        ),
+    ] = 0,
+    preset: PresetOpt = None,
+    project: ProjectOpt = Path("build"),
+    cache: CacheOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Plan the layout: layout.json, storyboard.png and the render estimate (milliseconds)."""
+    from shotcraft.stages.sketch import sketch as run
+
+    out = Output(quiet, json_)
+    settings = _settings(project, cache, out, force=force, preset=preset)
+
+    def step(ctx: Any) -> Any:
+        r = run(ctx, settings, variants=variants)
+        if r.ran and "estimate" in r.details:
+            e = r.details["estimate"]
+            out.result(
+                f"{ctx.shot.id}: render estimate {e['seconds']:.1f}s "
+                f"({e['frames']} frames, {e['layers_to_make']} layers to make, "
+                f"{e['layers_cached']} cached)"
+            )
+        return r
+
+    _run_each(shots, settings, out, step)
+
+
+@app.command()
+@user_errors
+def refine(
+    shots: ShotsArg,
+    pick: Annotated[
+        int | None,
+        typer.Option(
+            "--pick",
+            "-k",
+            min=0,
+            help="Commit to variant K from `sketch --variants` (0 = the base layout); "
+            "remembered for later stages.",
+        ),
+    ] = None,
+    controls: Annotated[
+        bool,
+        typer.Option(
+            "--controls", help="Also write per-frame depth maps and instance masks to controls/."
+        ),
+    ] = False,
+    preset: PresetOpt = None,
+    project: ProjectOpt = Path("build"),
+    cache: CacheOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Plan the motion: motion.json (every frame's transforms) and a quarter-size animatic.mp4."""
+    from shotcraft.stages.refine import refine as run
+
+    out = Output(quiet, json_)
+    settings = _settings(project, cache, out, force=force, preset=preset)
+    _run_each(shots, settings, out, lambda ctx: run(ctx, settings, pick=pick, controls=controls))
+
+
+@app.command()
+@user_errors
+def render(
+    shots: ShotsArg,
+    preset: PresetOpt = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            min=0.0,
+            help="Refuse (exit 6) before any work if the estimate is over this many seconds.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Paint with this diffusers "
+            "model (hub id or local folder) instead of the shot's [model].",
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto | cpu | cuda | mps (diffusers backend).")
+    ] = "auto",
+    project: ProjectOpt = Path("build"),
+    cache: CacheOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Render the clip (clip.mp4, render.json, clip.d); runs refine and sketch first if stale."""
+    from shotcraft.stages.render import render as run
+
+    if device not in ("auto", "cpu", "cuda", "mps"):
+        raise typer.BadParameter(
+            f"'{device}' is not one of auto, cpu, cuda, mps", param_hint="--device"
+        )
+    out = Output(quiet, json_)
+    settings = _settings(
+        project, cache, out, force=force, preset=preset, model=model, device=device
+    )
+    _run_each(shots, settings, out, lambda ctx: run(ctx, settings, budget=budget))
+
+
+@app.command()
+@user_errors
+def compose(
+    reel: Annotated[Path, typer.Argument(help="Reel file (TOML).", show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output video [default: <project>/<reel id>.mp4]",
+            show_default=False,
+        ),
+    ] = None,
+    project: ProjectOpt = Path("build"),
+    cache: CacheOpt = None,
+    quiet: QuietOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Join rendered clips into one video with cuts and transitions (exit 7: a clip is missing)."""
+    from shotcraft.stages.compose import compose as run
+
+    out = Output(quiet, json_)
+    settings = _settings(project, cache, out)
+    r = run(reel, settings, output)
+    d = r.details
+    out.result(
+        f"{r.shot}: {d['frames']} frames ({d['clips']} clips) in {r.seconds:.2f}s -> {r.outputs[0]}"
+    )
+    out.emit_json(r.to_json())
+
+
+@app.command()
+@user_errors
+def status(
+    shots: ShotsArg,
+    project: ProjectOpt = Path("build"),
+    cache: CacheOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show each shot's stages (up to date, stale and why, missing) and the render estimate."""
+    from shotcraft.stages.status import shot_status
+
+    out = Output(False, json_)
+    settings = _settings(project, cache, out)
+    rows = [shot_status(s, settings) for s in shots]
+    if json_:
+        out.emit_json(rows if len(rows) != 1 else rows[0])
+        return
+    from rich.table import Table
+
+    table = Table("shot", "sketch", "refine", "render", "estimate", "cached layers")
+    for r in rows:
+        st = r["stages"]
+        table.add_row(
+            r["shot"],
+            st["sketch"],
+            st["refine"],
+            st["render"],
+            f"{r['estimate_seconds']:.1f}s",
+            f"{r['layers_cached']}/{r['layers']}",
+        )
+    out.out.print(table)
+
+
+@app.command()
+@user_errors
+def calibrate(
+    cache: CacheOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Measure this device's rates for the cost model (kept in the cache folder)."""
+    from shotcraft import cost
+    from shotcraft.cache import default_cache_dir
+
+    out = Output(False, json_)
+    root = default_cache_dir(cache)
+    data = cost.calibrate(root, ("ultrafast", "veryfast", "medium"), out)
+    for name, rates in data["presets"].items():
+        fps_720 = 1.0 / (rates["pipeline_s_per_mpix"] * 0.9216)
+        out.result(f"encoder preset {name}: about {fps_720:.0f} frames/s at 1280x720")
+    out.result(f"saved to {cost.calibration_path(root)}")
+    out.emit_json(data)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shotcraft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    app()

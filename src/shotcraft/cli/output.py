@@ -1,0 +1,140 @@
+"""Terminal output: rich progress on a terminal, plain lines in logs, errors to stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shotcraft.errors import ShotcraftError
+from shotcraft.progress import Advance, _ignore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Output:
+    """Where a command's words go. Warnings and errors: stderr. Results: stdout."""
+
+    def __init__(self, quiet: bool = False, as_json: bool = False) -> None:
+        self.quiet = quiet
+        self.as_json = as_json
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.interactive = self.err.is_terminal and not quiet and not as_json
+
+    # Reporter protocol ---------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if not self.quiet and not self.as_json:
+            self.err.print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"warning: {message}", markup=False, style="yellow")
+
+    @contextlib.contextmanager
+    def task(self, label: str, total: int) -> Iterator[Advance]:
+        if self.quiet or self.as_json or total <= 0:
+            yield _ignore
+            return
+        if self.interactive:
+            cols = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*cols, console=self.err, transient=True) as progress:
+                tid = progress.add_task(label, total=total)
+
+                def advance_bar(n: int = 1) -> None:
+                    progress.advance(tid, n)
+
+                yield advance_bar
+            return
+        # Not a terminal (make, CI): a plain line every 25%, so logs stay short.
+        done = 0
+        marks = {max(1, round(total * q)) for q in (0.25, 0.5, 0.75, 1.0)}
+        t0 = time.perf_counter()
+
+        def advance(n: int = 1) -> None:
+            nonlocal done
+            for _ in range(n):
+                done += 1
+                if done in marks:
+                    pct = round(100 * done / total)
+                    secs = time.perf_counter() - t0
+                    print(
+                        f"{label}: {pct}% ({done}/{total}) {secs:.1f}s", file=sys.stderr, flush=True
+                    )
+
+        yield advance
+
+    # results ---------------------------------------------------------------------
+    def result(self, message: str) -> None:
+        if not self.quiet and not self.as_json:
+            self.out.print(message, markup=False)
+
+    def emit_json(self, obj: Any) -> None:
+        if self.as_json:
+            sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+            sys.stdout.flush()
+
+
+class _ToReporter(logging.Handler):
+    def __init__(self, output: Output) -> None:
+        super().__init__(logging.WARNING)
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.output.warn(record.getMessage())
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn library errors into one line each on stderr and the design's exit code.
+
+    Done inside the command (not around the app) so CliRunner tests see the same codes.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        log = logging.getLogger("shotcraft")
+        handler = _ToReporter(Output())
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            return fn(*args, **kwargs)
+        except ShotcraftError as e:
+            for line in e.lines():
+                err.print(f"error: {line}", markup=False, style="red")
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(
+                "interrupted: finished work is kept; partial files were removed", markup=False
+            )
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception:
+            err.print(traceback.format_exc(), markup=False)
+            err.print(
+                "shotcraft hit an unexpected error (a bug): please report it with the "
+                "traceback above and the command you ran.",
+                markup=False,
+                style="red",
+            )
+            raise typer.Exit(1) from None
+        finally:
+            log.removeHandler(handler)
+
+    return wrapper

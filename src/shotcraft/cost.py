@@ -1,0 +1,187 @@
+"""The cost model: work units times rates measured once on this device.
+
+Rates live in `<cache>/calibration.json`. When an estimate needs a rate that is not there,
+a short calibration (well under two seconds) measures it with the real render loop.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from shotcraft.fsutil import write_json
+from shotcraft.progress import Reporter, SilentReporter
+
+CALIBRATION_FILE = "calibration.json"
+CAL_SCHEMA = 1
+CAL_SIZE = (640, 360)
+CAL_FRAMES = 36
+FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderEstimate:
+    seconds: float
+    frames: int
+    megapixels: float  # per frame
+    layers_to_make: int
+    layers_cached: int
+    breakdown: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "frames": self.frames,
+            "megapixels_per_frame": round(self.megapixels, 4),
+            "layers_to_make": self.layers_to_make,
+            "layers_cached": self.layers_cached,
+            "breakdown": {k: round(v, 3) for k, v in self.breakdown.items()},
+        }
+
+
+def _synthetic_shot() -> Any:
+    from shotcraft.spec.model import Background, Camera, CameraKey, Shot, Subject, SubjectKey
+
+    return Shot(
+        id="calibration",
+        source=Path("calibration.toml"),
+        duration=CAL_FRAMES / 24,
+        fps=24,
+        size=CAL_SIZE,
+        seed=1,
+        preset="preview",
+        background=Background(colors=((30, 50, 80), (240, 170, 100))),
+        camera=Camera((CameraKey(0.0), CameraKey(CAL_FRAMES / 24, pan=(0.1, 0.0), zoom=1.1))),
+        subjects=tuple(
+            Subject(
+                id=f"s{i}",
+                shape="capsule",
+                color=(200, 90, 60),
+                motion="walk",
+                depth=0.3 * i,
+                keys=(SubjectKey(0.0, at=(0.2, 0.85)), SubjectKey(CAL_FRAMES / 24, at=(0.8, 0.85))),
+            )
+            for i in range(3)
+        ),
+    )
+
+
+def _measure(encoder_preset: str) -> dict[str, float]:
+    from shotcraft.backends.procedural import ProceduralBackend
+    from shotcraft.draw.compositor import Compositor
+    from shotcraft.layout.planner import plan, plate_size
+    from shotcraft.media.encode import EncoderSettings, VideoWriter
+    from shotcraft.motion.track import compute_motion
+
+    shot = _synthetic_shot()
+    backend = ProceduralBackend()
+    layout = plan(shot)
+    motion = compute_motion(shot, layout)
+    psize = plate_size(shot)
+    t0 = time.perf_counter()
+    plate = backend.plate(shot.background, psize)
+    plate_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sprites = {s.id: backend.sprite(s, layout.subject(s.id), 160) for s in shot.subjects}
+    sprite_s = (time.perf_counter() - t0) / len(sprites)
+    comp = Compositor(plate, CAL_SIZE, sprites)
+    mpix = CAL_SIZE[0] * CAL_SIZE[1] / 1e6
+    n = 12
+    t0 = time.perf_counter()
+    for i in range(n):
+        comp.frame_array(motion, i)
+    composite = (time.perf_counter() - t0) / n / mpix
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = EncoderSettings(preset=encoder_preset, gop=24)
+        t0 = time.perf_counter()
+        with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
+            for i in range(CAL_FRAMES):
+                w.write(comp.frame_array(motion, i))
+        pipeline = (time.perf_counter() - t0) / CAL_FRAMES / mpix
+    return {
+        "plate_s_per_mpix": plate_s / (psize[0] * psize[1] / 1e6),
+        "sprite_s": sprite_s,
+        "composite_s_per_mpix": composite,
+        "pipeline_s_per_mpix": pipeline,
+    }
+
+
+def calibration_path(cache_root: Path) -> Path:
+    return Path(cache_root) / CALIBRATION_FILE
+
+
+def load_calibration(cache_root: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(calibration_path(cache_root).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if data.get("schema") == CAL_SCHEMA else {}
+
+
+def calibrate(
+    cache_root: Path, encoder_presets: tuple[str, ...], reporter: Reporter | None = None
+) -> dict[str, Any]:
+    """Measure the rates for these encoder presets and store them with the others."""
+    reporter = reporter or SilentReporter()
+    cache_root = Path(cache_root)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_root / "calibration.lock")):
+        data = load_calibration(cache_root) or {
+            "schema": CAL_SCHEMA,
+            "device": f"{platform.machine()} {platform.processor() or platform.node()}",
+            "presets": {},
+        }
+        for p in encoder_presets:
+            reporter.info(f"calibrating this device for encoder preset '{p}' (once)")
+            data["presets"][p] = _measure(p)
+        data["created"] = time.time()
+        write_json(calibration_path(cache_root), data)
+    return data
+
+
+def rates_for(
+    cache_root: Path, encoder_preset: str, reporter: Reporter | None = None
+) -> dict[str, float]:
+    data = load_calibration(cache_root)
+    if encoder_preset not in data.get("presets", {}):
+        data = calibrate(cache_root, (encoder_preset,), reporter)
+    return dict(data["presets"][encoder_preset])
+
+
+def estimate(
+    rates: dict[str, float],
+    frames: int,
+    size: tuple[int, int],
+    samples: int,
+    plate_size: tuple[int, int] | None,
+    sprites_to_make: int,
+    layers_cached: int,
+) -> RenderEstimate:
+    mpix = size[0] * size[1] / 1e6
+    pipeline = frames * mpix * rates["pipeline_s_per_mpix"]
+    blur = frames * mpix * (samples - 1) * rates["composite_s_per_mpix"]
+    plate = 0.0
+    if plate_size is not None:
+        plate = plate_size[0] * plate_size[1] / 1e6 * rates["plate_s_per_mpix"]
+    sprites = sprites_to_make * rates["sprite_s"]
+    total = FIXED_OVERHEAD + pipeline + blur + plate + sprites
+    return RenderEstimate(
+        seconds=total,
+        frames=frames,
+        megapixels=mpix,
+        layers_to_make=int(plate_size is not None) + sprites_to_make,
+        layers_cached=layers_cached,
+        breakdown={
+            "frames": pipeline + blur,
+            "plate": plate,
+            "sprites": sprites,
+            "overhead": FIXED_OVERHEAD,
+        },
+    )

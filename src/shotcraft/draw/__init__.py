@@ -1,0 +1,1 @@
+"""Drawing: procedural plates and sprites, the per-frame compositor, storyboards."""

@@ -1,0 +1,194 @@
+"""Procedural plates (sky, sun, hazy noise ridges) and sprites (shapes with light and a face).
+
+Everything here is a pure function of its arguments, so the results can be cached by key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+Color = tuple[int, int, int]
+
+
+def palette_from_text(text: str, n: int = 2) -> tuple[Color, ...]:
+    """A pleasant sky palette (dark top, warm horizon) derived from a prompt's hash."""
+    d = hashlib.sha256(text.encode()).digest()
+    hue = d[0] / 255.0
+    import colorsys
+
+    top = colorsys.hsv_to_rgb((hue + 0.55) % 1.0, 0.45 + d[1] / 255 * 0.3, 0.2 + d[2] / 255 * 0.2)
+    low = colorsys.hsv_to_rgb(hue, 0.35 + d[3] / 255 * 0.3, 0.85 + d[4] / 255 * 0.15)
+    cols = [top, low][:n]
+    return tuple(tuple(int(c * 255) for c in rgb) for rgb in cols)  # type: ignore[misc]
+
+
+def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+    return a + (b - a) * t
+
+
+def _noise1d(rng: np.random.Generator, n: int, octaves: int = 5, base: int = 4) -> np.ndarray:
+    """Fractal value noise on 0..1 of length n: smooth ridgelines."""
+    out = np.zeros(n)
+    amp, total = 1.0, 0.0
+    x = np.linspace(0.0, 1.0, n)
+    for o in range(octaves):
+        cells = base * 2**o
+        knots = rng.random(cells + 2)
+        pos = x * cells
+        i = np.floor(pos).astype(int)
+        f = pos - i
+        f = f * f * (3 - 2 * f)
+        out += amp * _mix(knots[i], knots[i + 1], f)
+        total += amp
+        amp *= 0.5
+    return out / total
+
+
+def plate(
+    size: tuple[int, int],
+    colors: tuple[Color, ...],
+    style: str,
+    seed: int,
+    ridges: int = 3,
+    sun: tuple[float, float] | None = None,
+    haze: float = 0.35,
+) -> Image.Image:
+    w, h = size
+    cols = [np.array(c, dtype=np.float32) for c in colors]
+    if style == "solid":
+        return Image.new("RGB", size, tuple(int(v) for v in cols[0]))
+    y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    if style == "gradient" or len(cols) == 1:
+        stops = cols if len(cols) > 1 else [cols[0] * 0.6, cols[0]]
+        seg = np.clip(y * (len(stops) - 1), 0, len(stops) - 1 - 1e-6)
+        i = seg.astype(int)
+        f = seg - i
+        arr = np.stack([_mix(stops[k], stops[k + 1], f[..., 0]) for k in range(len(stops) - 1)])
+        img = np.take_along_axis(arr, i[None, :, :, 0], axis=0)[0]
+        img = np.broadcast_to(img, (h, w, 3))
+        return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+    rng = np.random.default_rng(seed)
+    top, horizon_c = cols[0], cols[1]
+    horizon = 0.6
+    sky_t = np.clip(y / horizon, 0, 1) ** 0.8
+    img = np.broadcast_to(_mix(top, horizon_c, sky_t), (h, w, 3)).copy()
+
+    # sun with a soft glow, behind the ridges
+    sx, sy = sun if sun is not None else (float(rng.uniform(0.25, 0.75)), 0.42)
+    xx = np.linspace(0.0, w / h, w, dtype=np.float32)[None, :]
+    d = np.sqrt((xx - sx * w / h) ** 2 + (y[..., 0] - sy) ** 2)
+    sun_c = np.minimum(horizon_c * 1.15 + 40, 255)
+    glow = np.exp(-((d / 0.18) ** 2))[..., None] * 0.45 + (d < 0.045)[..., None] * 0.9
+    img = _mix(img, sun_c, np.clip(glow, 0, 1))
+
+    # ridges from far to near: higher and hazier far away, darker and lower near
+    ridge_cols = cols[2:] if len(cols) > 2 else []
+    dark = top * 0.35 + horizon_c * 0.1
+    cols_x = np.arange(w)
+    rows = np.arange(h)[:, None]
+    for r in range(ridges):
+        f = (r + 1) / ridges  # 0 far .. 1 near
+        base = horizon - 0.08 + 0.18 * f
+        amp = 0.16 * (1.0 - 0.5 * f)
+        profile = base - amp * _noise1d(rng, w, octaves=5, base=2 + r)
+        c = ridge_cols[r % len(ridge_cols)] if ridge_cols else _mix(horizon_c * 0.8, dark, f)
+        c = _mix(c, horizon_c, haze * (1.0 - f))
+        top_px = (profile * h)[None, :]
+        mask = rows >= top_px
+        shade = np.clip((rows - top_px) / (0.5 * h), 0, 1)[..., None]
+        layer = _mix(c, c * 0.75, shade)
+        img = np.where(mask[..., None], layer, img)
+    # a hint of haze over everything near the horizon line
+    band = np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35
+    img = _mix(img, horizon_c, band)
+    _ = cols_x
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+
+
+def plate_from_image(path: Path, size: tuple[int, int]) -> Image.Image:
+    """Cover-fit a picture to the plate size (scaled to fill, centred, cropped)."""
+    with Image.open(path) as src:
+        im = src.convert("RGB")
+        w, h = size
+        k = max(w / im.width, h / im.height)
+        rw, rh = max(w, round(im.width * k)), max(h, round(im.height * k))
+        im = im.resize((rw, rh), Image.Resampling.LANCZOS)
+        left, top = (rw - w) // 2, (rh - h) // 2
+        return im.crop((left, top, left + w, top + h))
+
+
+def sprite(shape: str, color: Color, height: int, aspect: float) -> Image.Image:
+    """An RGBA stand-in character: lit shape, dark rim, an eye on the right (it faces right)."""
+    ss = 4  # supersample for smooth edges
+    h = max(8, height)
+    w = max(4, round(h * aspect))
+    W, H = w * ss, h * ss
+    mask = Image.new("L", (W, H), 0)
+    d = ImageDraw.Draw(mask)
+    pad = max(1, ss)
+    box = (pad, pad, W - pad, H - pad)
+    if shape == "circle":
+        d.ellipse(box, fill=255)
+    elif shape == "box":
+        d.rounded_rectangle(box, radius=W // 10, fill=255)
+    elif shape == "capsule":
+        d.rounded_rectangle(box, radius=(W - 2 * pad) // 2, fill=255)
+    elif shape == "triangle":
+        d.polygon([(W / 2, pad), (W - pad, H - pad), (pad, H - pad)], fill=255)
+    elif shape == "star":
+        cx, cy, r1 = W / 2, H / 2, min(W, H) / 2 - pad
+        pts = []
+        for k in range(10):
+            r = r1 if k % 2 == 0 else r1 * 0.45
+            a = -np.pi / 2 + k * np.pi / 5
+            pts.append((cx + r * np.cos(a), cy + r * np.sin(a)))
+        d.polygon(pts, fill=255)
+    else:  # blob: a few overlapping ellipses
+        d.ellipse((pad, H * 0.25, W * 0.7, H - pad), fill=255)
+        d.ellipse((W * 0.3, pad, W - pad, H * 0.8), fill=255)
+    # light from the upper left, a darker rim
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    light = 1.15 - 0.45 * (yy / H) - 0.15 * (xx / W)
+    base = np.array(color, dtype=np.float32)
+    rgb = np.clip(base[None, None, :] * light[..., None], 0, 255)
+    inner = np.asarray(mask.filter(ImageFilter.MinFilter(2 * (ss * max(1, h // 40)) + 1)))
+    rim = (np.asarray(mask) > 0) & (inner == 0)
+    rgb[rim] *= 0.55
+    img = Image.fromarray(rgb.astype(np.uint8)).convert("RGBA")
+    img.putalpha(mask)
+    # an eye near the front (right) edge, so facing and mirroring can be seen
+    ed = ImageDraw.Draw(img)
+    er = max(2.0, min(W, H) * 0.06)
+    ex, ey = W * 0.72, H * 0.3
+    ed.ellipse((ex - er, ey - er, ex + er, ey + er), fill=(250, 250, 245, 255))
+    ed.ellipse((ex - er * 0.2, ey - er * 0.5, ex + er * 0.8, ey + er * 0.5), fill=(20, 20, 25, 255))
+    return premultiplied_resize(img, (w, h))
+
+
+def sprite_from_image(path: Path, height: int) -> Image.Image:
+    with Image.open(path) as src:
+        im = src.convert("RGBA")
+        w = max(1, round(im.width * height / im.height))
+        return premultiplied_resize(im, (w, height))
+
+
+def premultiplied_resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize RGBA without dark fringes: filter in premultiplied alpha."""
+    if img.size == size:
+        return img
+    return img.convert("RGBa").resize(size, Image.Resampling.LANCZOS).convert("RGBA")
+
+
+def shadow(width: int) -> Image.Image:
+    """A soft contact shadow: an L-mode blurred ellipse to use as an alpha mask."""
+    w = max(4, width)
+    h = max(2, w // 5)
+    pad = max(2, h // 2)
+    m = Image.new("L", (w + 2 * pad, h + 2 * pad), 0)
+    ImageDraw.Draw(m).ellipse((pad, pad, pad + w, pad + h), fill=255)
+    return m.filter(ImageFilter.GaussianBlur(pad / 2))

@@ -1,0 +1,170 @@
+"""Cheap pictures for deciding: storyboards (key frames side by side) and animatic frames."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.motion.track import MotionTrack
+
+LABEL = (255, 255, 255)
+INK = (20, 20, 24)
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(8, size))
+
+
+def subject_colors(ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    import colorsys
+
+    from shotcraft.layout.planner import stable_hash
+
+    out = {}
+    for sid in ids:
+        r, g, b = colorsys.hsv_to_rgb((stable_hash(sid) % 360) / 360, 0.65, 0.95)
+        out[sid] = (int(r * 255), int(g * 255), int(b * 255))
+    return out
+
+
+def draw_stand_ins(
+    img: Image.Image,
+    motion: MotionTrack,
+    i: float,
+    aspects: dict[str, float],
+    arrows_to: float | None = None,
+) -> None:
+    """Subjects as labelled boxes at frame `i`; with `arrows_to`, arrows to where they go."""
+    w, h = img.size
+    d = ImageDraw.Draw(img, "RGBA")
+    st = frame_state(motion, i)
+    nxt = frame_state(motion, arrows_to) if arrows_to is not None else None
+    colors = subject_colors([s.id for s in st.subjects])
+    f = font(max(9, h // 22))
+    for k, s in enumerate(st.subjects):
+        c = colors[s.id]
+        sh = s.height * h
+        sw = sh * aspects.get(s.id, 1.0)
+        x, y = s.sx * w, s.sy * h
+        box = (x - sw / 2, y - sh, x + sw / 2, y)
+        d.rectangle(box, fill=(*c, 90), outline=(*c, 255), width=max(1, h // 180))
+        # a notch on the side the subject faces
+        nx = box[0] if s.mirror else box[2]
+        d.line((nx, y - sh * 0.7, nx, y - sh * 0.5), fill=INK, width=max(2, h // 90))
+        d.text(
+            (x, box[1] - 2), s.id, fill=LABEL, font=f, anchor="md", stroke_width=2, stroke_fill=INK
+        )
+        if nxt is not None:
+            ns = nxt.subjects[k]
+            ex, ey = ns.sx * w, ns.sy * h - ns.height * h / 2
+            sx, sy = x, y - sh / 2
+            if np.hypot(ex - sx, ey - sy) > 4:
+                _arrow(d, (sx, sy), (ex, ey), (*c, 255), max(2, h // 120))
+
+
+def _arrow(
+    d: ImageDraw.ImageDraw,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    color: tuple[int, int, int, int],
+    width: int,
+) -> None:
+    d.line((a, b), fill=color, width=width)
+    ang = np.arctan2(b[1] - a[1], b[0] - a[0])
+    size = width * 4
+    p1 = (b[0] - size * np.cos(ang - 0.45), b[1] - size * np.sin(ang - 0.45))
+    p2 = (b[0] - size * np.cos(ang + 0.45), b[1] - size * np.sin(ang + 0.45))
+    d.polygon([b, p1, p2], fill=color)
+
+
+def key_times(times: list[float], duration: float, most: int = 8) -> list[float]:
+    ts = sorted({0.0, *times, duration})
+    if len(ts) > most:
+        idx = np.linspace(0, len(ts) - 1, most).round().astype(int)
+        ts = [ts[i] for i in idx]
+    return ts
+
+
+def storyboard(
+    plate: Image.Image,
+    motion: MotionTrack,
+    times: list[float],
+    aspects: dict[str, float],
+    panel_width: int = 320,
+    title: str = "",
+) -> Image.Image:
+    """Key frames side by side (wrapping every 4), each with stand-ins, arrows and the time."""
+    w, h = motion.size
+    pw = panel_width
+    ph = round(pw * h / w)
+    comp = Compositor(plate, (pw, ph), {})
+    cols = min(4, len(times))
+    rows = (len(times) + cols - 1) // cols
+    pad, head = 8, 22 if title else 0
+    sheet = Image.new("RGB", (cols * (pw + pad) + pad, rows * (ph + pad + 16) + pad + head), INK)
+    d = ImageDraw.Draw(sheet)
+    if title:
+        d.text((pad, 4), title, fill=LABEL, font=font(14))
+    fps = motion.fps
+    last = motion.frames - 1
+    for n, t in enumerate(times):
+        i = min(t * fps, last)
+        nxt = min(times[n + 1] * fps, last) if n + 1 < len(times) else None
+        st = frame_state(motion, i)
+        panel = comp.background(st.camera)
+        draw_stand_ins(panel, motion, i, aspects, arrows_to=nxt)
+        r, c = divmod(n, cols)
+        x0, y0 = pad + c * (pw + pad), head + pad + r * (ph + pad + 16)
+        sheet.paste(panel, (x0, y0))
+        d.text(
+            (x0, y0 + ph + 2),
+            f"key {n + 1}  t={t:.2f}s  frame {round(i)}",
+            fill=LABEL,
+            font=font(11),
+        )
+    return sheet
+
+
+def animatic_frame(
+    comp: Compositor, motion: MotionTrack, i: int, aspects: dict[str, float]
+) -> np.ndarray:
+    st = frame_state(motion, i)
+    img = comp.background(st.camera)
+    draw_stand_ins(img, motion, i, aspects)
+    d = ImageDraw.Draw(img)
+    fps = motion.fps
+    secs, ff = divmod(i, fps)
+    mm, ss = divmod(secs, 60)
+    text = f"{mm:02d}:{ss:02d}:{ff:02d}  #{i}"
+    d.text(
+        (4, img.height - 4),
+        text,
+        fill=LABEL,
+        font=font(max(9, img.height // 14)),
+        anchor="ld",
+        stroke_width=2,
+        stroke_fill=INK,
+    )
+    return np.asarray(img)
+
+
+def contact_sheet(images: list[Image.Image], labels: list[str], width: int = 1280) -> Image.Image:
+    """Variants' storyboards stacked, each numbered."""
+    scaled = []
+    for im in images:
+        k = width / im.width
+        scaled.append(im.resize((width, round(im.height * k)), Image.Resampling.LANCZOS))
+    pad, head = 8, 30
+    total_h = sum(im.height + head + pad for im in scaled) + pad
+    sheet = Image.new("RGB", (width + 2 * pad, total_h), INK)
+    d = ImageDraw.Draw(sheet)
+    y = pad
+    for im, label in zip(scaled, labels, strict=True):
+        d.text((pad, y + 4), label, fill=LABEL, font=font(20))
+        sheet.paste(im, (pad, y + head))
+        y += im.height + head + pad
+    return sheet

@@ -1,0 +1,62 @@
+"""One exception hierarchy; each user-facing error carries the exit code the CLI returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ShotcraftError(Exception):
+    """A failure the user can act on: shown as one line per problem, no traceback."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class UsageError(ShotcraftError):
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a spec file: where (key path, line) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+
+class SpecError(ShotcraftError):
+    """A shot, reel or preset file that cannot be used; lists every problem at once."""
+
+    exit_code = 3
+
+    def __init__(self, file: Path | str, problems: list[Problem]) -> None:
+        self.file = str(file)
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        out = []
+        for p in self.problems:
+            where = f"{self.file}:{p.line}" if p.line else self.file
+            out.append(f"{where}: {p.path}: {p.message}" if p.path else f"{where}: {p.message}")
+        return out
+
+
+class BackendUnavailable(ShotcraftError):
+    exit_code = 4
+
+
+class RenderFailed(ShotcraftError):
+    exit_code = 5
+
+
+class OverBudget(ShotcraftError):
+    exit_code = 6
+
+
+class MissingInput(ShotcraftError):
+    exit_code = 7

@@ -1,0 +1,1 @@
+"""Layout planning: place hints into positions, variants of a layout."""

@@ -1,0 +1,1 @@
+"""Video in and out with PyAV: threaded encoding, decoding, probing, reels."""

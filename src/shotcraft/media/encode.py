@@ -1,0 +1,164 @@
+"""H.264 writing through PyAV on a worker thread, so drawing and encoding overlap.
+
+Frames go through a bounded queue: memory stays flat however long the shot. The file is
+written under a temporary name and moved into place only when it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+import numpy as np
+
+from shotcraft.errors import RenderFailed
+from shotcraft.fsutil import publish, temp_beside
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSettings:
+    codec: str = "libx264"
+    crf: int = 23
+    preset: str = "veryfast"
+    gop: int = 24  # frames between keyframes: fixed, so cut points are predictable
+    pix_fmt: str = "yuv420p"
+
+    def options(self) -> dict[str, str]:
+        if self.codec == "libx264":
+            return {
+                "crf": str(self.crf),
+                "preset": self.preset,
+                "g": str(self.gop),
+                "keyint_min": str(self.gop),
+                "sc_threshold": "0",  # no scene-cut keyframes: every GOP the same length
+            }
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec,
+            "crf": self.crf,
+            "preset": self.preset,
+            "gop": self.gop,
+            "pix_fmt": self.pix_fmt,
+        }
+
+
+def container_format(path: Path) -> str:
+    return {".mov": "mov", ".webm": "webm", ".mkv": "matroska"}.get(path.suffix.lower(), "mp4")
+
+
+def open_video_stream(
+    container: Any, size: tuple[int, int], fps: int | Fraction, settings: EncoderSettings
+) -> Any:
+    stream = container.add_stream(settings.codec, rate=fps, options=settings.options())
+    stream.width, stream.height = size
+    stream.pix_fmt = settings.pix_fmt
+    stream.codec_context.thread_type = "FRAME"
+    return stream
+
+
+class VideoWriter:
+    """`with VideoWriter(path, size, fps, settings) as w: w.write(rgb_array)`."""
+
+    def __init__(
+        self,
+        path: Path,
+        size: tuple[int, int],
+        fps: int,
+        settings: EncoderSettings,
+        queue_size: int = 6,
+        threaded: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.size = size
+        self.fps = fps
+        self.settings = settings
+        self.frames = 0
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._threaded = threaded
+        self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
+        self._container = av.open(str(self._tmp), "w", format=container_format(self.path))
+        self._stream = open_video_stream(self._container, size, fps, settings)
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="shotcraft-encoder", daemon=True)
+            self._thread.start()
+
+    def _encode(self, array: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._error is not None:
+                continue  # drain so the producer never blocks
+            try:
+                self._encode(item)
+            except BaseException as e:  # handed to the producer thread
+                self._error = e
+
+    def write(self, array: np.ndarray) -> None:
+        if array.shape[:2] != (self.size[1], self.size[0]):
+            raise ValueError(f"frame is {array.shape[1]}x{array.shape[0]}, expected {self.size}")
+        if self._error is not None:
+            raise RenderFailed(f"encoding failed: {self._error}")
+        if self._threaded:
+            self._queue.put(np.ascontiguousarray(array))
+        else:
+            self._encode(array)
+        self.frames += 1
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+        if self._error is not None:
+            raise RenderFailed(f"encoding failed: {self._error}")
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def abort(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_STOP)
+            self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self._container.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        et: type[BaseException] | None,
+        ev: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if et is not None:
+            self.abort()
+            return
+        try:
+            self._finish()
+            publish(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise

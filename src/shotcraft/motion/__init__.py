@@ -1,0 +1,1 @@
+"""Motion: easing, paths between keys, gaits, camera; per-frame transforms for refine."""

@@ -1,0 +1,136 @@
+"""Where a shot's artifacts live, and state.json: which stage outputs are up to date."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shotcraft import __version__
+from shotcraft.cache.keys import file_digest
+from shotcraft.fsutil import canonical_json, write_json
+from shotcraft.spec.model import Shot
+
+STATE_SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ShotPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, project: Path, shot_id: str) -> ShotPaths:
+        return cls(Path(project) / shot_id)
+
+    @property
+    def layout(self) -> Path:
+        return self.root / "layout.json"
+
+    @property
+    def storyboard(self) -> Path:
+        return self.root / "storyboard.png"
+
+    @property
+    def variants(self) -> Path:
+        return self.root / "variants"
+
+    def variant(self, k: int) -> Path:
+        return self.variants / str(k)
+
+    @property
+    def motion(self) -> Path:
+        return self.root / "motion.json"
+
+    @property
+    def animatic(self) -> Path:
+        return self.root / "animatic.mp4"
+
+    @property
+    def controls(self) -> Path:
+        return self.root / "controls"
+
+    @property
+    def clip(self) -> Path:
+        return self.root / "clip.mp4"
+
+    @property
+    def render_json(self) -> Path:
+        return self.root / "render.json"
+
+    @property
+    def depfile(self) -> Path:
+        return self.root / "clip.d"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj)).hexdigest()
+
+
+def assets_of(shot: Shot) -> list[Path]:
+    paths = [shot.background.image] + [s.image for s in shot.subjects]
+    return [p for p in paths if p is not None]
+
+
+def shot_digest(shot: Shot) -> str:
+    """What the shot says, plus the content of every asset it names and the code version."""
+    assets = {str(p): file_digest(p) for p in assets_of(shot)}
+    return digest({"shot": shot.fingerprint(), "assets": assets, "shotcraft": __version__})
+
+
+class State:
+    """state.json: per stage, the digest of its inputs and the files it wrote.
+
+    Every read goes to the file, so stages run one after another (or by another process)
+    never overwrite each other's records with a stale copy.
+    """
+
+    def __init__(self, paths: ShotPaths) -> None:
+        self.paths = paths
+
+    @property
+    def data(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.paths.state.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            data = {}
+        if data.get("schema") != STATE_SCHEMA:
+            data = {"schema": STATE_SCHEMA, "stages": {}}
+        return data
+
+    def stage(self, name: str) -> dict[str, Any]:
+        return dict(self.data["stages"].get(name, {}))
+
+    def is_current(self, name: str, inputs: str) -> bool:
+        return self.why_stale(name, inputs) is None
+
+    def why_stale(self, name: str, inputs: str) -> str | None:
+        st = self.data["stages"].get(name)
+        if not st:
+            return "never run"
+        if st.get("inputs") != inputs:
+            return "inputs changed"
+        missing = [p for p in st.get("outputs", []) if not (self.paths.root / p).exists()]
+        if missing:
+            return f"{missing[0]} is missing"
+        return None
+
+    def record(self, name: str, inputs: str, outputs: list[Path], **extra: Any) -> None:
+        rel = [str(Path(p).relative_to(self.paths.root)) for p in outputs]
+        data = self.data
+        data["stages"][name] = {"inputs": inputs, "outputs": rel, **extra}
+        write_json(self.paths.state, data)
+
+    @property
+    def pick(self) -> int:
+        return int(self.data.get("pick", 0))
+
+    def set_pick(self, k: int) -> None:
+        data = self.data
+        data["pick"] = k
+        write_json(self.paths.state, data)

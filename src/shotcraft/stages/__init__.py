@@ -1,0 +1,1 @@
+"""The library API the CLI calls: sketch, refine, render, compose, status."""

@@ -1,0 +1,103 @@
+"""What every stage shares: settings, the loaded shot context, results, input digests."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shotcraft.cache import Cache, default_cache_dir
+from shotcraft.progress import Reporter, SilentReporter
+from shotcraft.project import ShotPaths, State, digest, shot_digest
+from shotcraft.spec import Preset, Shot, load_preset, load_shot
+from shotcraft.spec.model import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Options that apply to every stage; passed explicitly, never global."""
+
+    project: Path = Path("build")
+    cache_dir: Path | None = None
+    force: bool = False
+    preset: str | None = None
+    model: str | None = None
+    device: str = "auto"
+    reporter: Reporter = field(default_factory=SilentReporter)
+
+    @property
+    def cache(self) -> Cache:
+        return Cache(default_cache_dir(self.cache_dir))
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    stage: str
+    shot: str
+    ran: bool  # False: inputs unchanged, nothing done
+    outputs: tuple[str, ...]
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "shot": self.shot,
+            "ran": self.ran,
+            "outputs": list(self.outputs),
+            "seconds": round(self.seconds, 4),
+            **self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ShotContext:
+    shot: Shot
+    preset: Preset
+    paths: ShotPaths
+    shot_digest: str
+
+    @property
+    def state(self) -> State:
+        return State(self.paths)
+
+
+def load_context(shot_file: Path, settings: Settings) -> ShotContext:
+    shot = load_shot(shot_file)
+    if settings.model:
+        base = shot.model or ModelSpec(id=settings.model)
+        shot = dataclasses.replace(shot, model=dataclasses.replace(base, id=settings.model))
+    preset = load_preset(settings.preset or shot.preset)
+    return ShotContext(shot, preset, ShotPaths.of(settings.project, shot.id), shot_digest(shot))
+
+
+def sketch_inputs(ctx: ShotContext) -> str:
+    return digest(
+        {
+            "stage": "sketch",
+            "shot": ctx.shot_digest,
+            "preset": ctx.preset.name,
+            "storyboard_steps": ctx.preset.storyboard_steps,
+        }
+    )
+
+
+def variants_inputs(ctx: ShotContext, count: int) -> str:
+    return digest({"stage": "variants", "sketch": sketch_inputs(ctx), "count": count})
+
+
+def refine_inputs(ctx: ShotContext, pick: int) -> str:
+    return digest(
+        {
+            "stage": "refine",
+            "sketch": sketch_inputs(ctx),
+            "pick": pick,
+            "animatic_scale": ctx.preset.animatic_scale,
+        }
+    )
+
+
+def render_size(shot: Shot, preset: Preset) -> tuple[int, int]:
+    w, h = shot.size
+    return (max(16, round(w * preset.scale / 2) * 2), max(16, round(h * preset.scale / 2) * 2))

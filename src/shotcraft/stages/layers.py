@@ -1,0 +1,107 @@
+"""Plates and sprites through the cache: hash the spec, look up, make on a miss."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from shotcraft.backends.base import Backend
+from shotcraft.cache import Cache
+from shotcraft.layout.planner import Layout, SubjectLayout
+from shotcraft.motion.track import MotionTrack
+from shotcraft.spec.model import Shot, Subject
+
+SPRITE_BUCKET = 8  # sprite heights are rounded up to this, so nearby sizes share an entry
+
+
+def to_png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def from_png(data: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return im
+
+
+def scaled_plate_size(layout: Layout, scale: float) -> tuple[int, int]:
+    pw, ph = layout.plate_size
+    return (max(2, round(pw * scale / 2) * 2), max(2, round(ph * scale / 2) * 2))
+
+
+def sprite_heights(motion: MotionTrack, frame_height: int) -> dict[str, int]:
+    """The tallest each subject gets on screen, in pixels: sprites are only ever shrunk."""
+    out = {}
+    for s in motion.subjects:
+        px = float(s.height.max()) * frame_height if len(s.height) else 8.0
+        px = min(max(px, 8.0), 4.0 * frame_height)
+        out[s.id] = int(math.ceil(px / SPRITE_BUCKET) * SPRITE_BUCKET)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPlan:
+    plate_size: tuple[int, int]
+    plate_spec: dict[str, Any]
+    sprite_specs: dict[str, dict[str, Any]]
+    sprite_heights: dict[str, int]
+
+
+def plan_layers(
+    backend: Backend,
+    shot: Shot,
+    layout: Layout,
+    motion: MotionTrack,
+    scale: float,
+    frame_height: int,
+) -> LayerPlan:
+    psize = scaled_plate_size(layout, scale)
+    heights = sprite_heights(motion, frame_height)
+    subjects = {s.id: s for s in shot.subjects}
+    specs = {
+        sid: backend.sprite_spec(subjects[sid], layout.subject(sid), h)
+        for sid, h in heights.items()
+    }
+    return LayerPlan(psize, backend.plate_spec(shot.background, psize), specs, heights)
+
+
+@dataclass(frozen=True, slots=True)
+class Layers:
+    plate: Image.Image
+    sprites: dict[str, Image.Image]
+    report: dict[str, Any]  # per layer: key, hit, seconds
+
+
+def fetch_layers(
+    cache: Cache, backend: Backend, shot: Shot, layout: Layout, plan: LayerPlan
+) -> Layers:
+    producer = f"{backend.name} {backend.version}"
+    got = cache.get_or_make(
+        plan.plate_spec, lambda: to_png(backend.plate(shot.background, plan.plate_size)), producer
+    )
+    report: dict[str, Any] = {
+        "plate": {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)},
+        "sprites": {},
+    }
+    plate = from_png(got.data).convert("RGB")
+    sprites = {}
+    subjects = {s.id: s for s in shot.subjects}
+    for sid, spec in plan.sprite_specs.items():
+        subject, sl, h = subjects[sid], layout.subject(sid), plan.sprite_heights[sid]
+        g = cache.get_or_make(spec, _sprite_maker(backend, subject, sl, h), producer)
+        sprites[sid] = from_png(g.data).convert("RGBA")
+        report["sprites"][sid] = {"key": g.key, "hit": g.hit, "seconds": round(g.seconds, 4)}
+    return Layers(plate, sprites, report)
+
+
+def _sprite_maker(
+    backend: Backend, subject: Subject, sl: SubjectLayout, h: int
+) -> Callable[[], bytes]:
+    return lambda: to_png(backend.sprite(subject, sl, h))

@@ -1,0 +1,138 @@
+"""refine: every frame's transforms (motion.json), a cheap animatic, optional control maps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from shotcraft.backends.procedural import ProceduralBackend
+from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.draw.storyboard import animatic_frame
+from shotcraft.errors import UsageError
+from shotcraft.fsutil import atomic_path, write_json
+from shotcraft.layout.io import read_layout
+from shotcraft.media.encode import EncoderSettings, VideoWriter
+from shotcraft.motion.io import motion_to_json
+from shotcraft.motion.track import MotionTrack, compute_motion
+from shotcraft.project import digest
+from shotcraft.stages.common import Settings, ShotContext, StageResult, refine_inputs
+from shotcraft.stages.sketch import sketch
+
+
+def layout_path(ctx: ShotContext, pick: int) -> Path:
+    return ctx.paths.layout if pick == 0 else ctx.paths.variant(pick) / "layout.json"
+
+
+def ensure_sketch(ctx: ShotContext, settings: Settings, pick: int) -> StageResult:
+    """Run sketch if its outputs are stale or missing (with enough variants for `pick`)."""
+    have = int(ctx.state.stage("variants").get("count", 0))
+    upstream = Settings(**{**_fields(settings), "force": False})
+    return sketch(ctx, upstream, variants=max(have, pick) if pick else 0)
+
+
+def _fields(settings: Settings) -> dict:
+    return {f: getattr(settings, f) for f in settings.__slots__}
+
+
+def refine(
+    ctx: ShotContext, settings: Settings, pick: int | None = None, controls: bool = False
+) -> StageResult:
+    t0 = time.perf_counter()
+    state = ctx.state
+    if pick is not None and pick < 0:
+        raise UsageError(f"--pick must be 0 (the base layout) or a variant number, got {pick}")
+    k = state.pick if pick is None else pick
+    ensure_sketch(ctx, settings, k)
+    state = ctx.state  # sketch may have updated it
+    if pick is not None and pick != state.pick:
+        state.set_pick(pick)
+    inputs = refine_inputs(ctx, k)
+    c_inputs = digest({"controls": inputs})
+    controls_current = not controls or state.stage("controls").get("inputs") == c_inputs
+    if state.is_current("refine", inputs) and controls_current and not settings.force:
+        return StageResult(
+            "refine",
+            ctx.shot.id,
+            False,
+            (str(ctx.paths.motion),),
+            time.perf_counter() - t0,
+            {"pick": k},
+        )
+
+    layout = read_layout(layout_path(ctx, k))
+    motion = compute_motion(ctx.shot, layout)
+    paths = ctx.paths
+    write_json(paths.motion, motion_to_json(motion))
+    aspects = {s.id: s.aspect for s in layout.subjects}
+    _animatic(ctx, motion, aspects, settings)
+    outputs = [paths.motion, paths.animatic]
+    state.record("refine", inputs, outputs, pick=k)
+    if controls:
+        written = write_controls(ctx, motion, aspects, settings)
+        state.record("controls", c_inputs, [paths.controls])
+        outputs.append(paths.controls)
+        settings.reporter.info(f"{ctx.shot.id}: wrote {written} control frames")
+    return StageResult(
+        "refine",
+        ctx.shot.id,
+        True,
+        tuple(str(p) for p in outputs),
+        time.perf_counter() - t0,
+        {"pick": k, "frames": motion.frames},
+    )
+
+
+def _small_size(ctx: ShotContext, scale: float) -> tuple[int, int]:
+    w, h = ctx.shot.size
+    return (max(16, round(w * scale / 2) * 2), max(16, round(h * scale / 2) * 2))
+
+
+def _animatic(
+    ctx: ShotContext, motion: MotionTrack, aspects: dict[str, float], settings: Settings
+) -> None:
+    size = _small_size(ctx, ctx.preset.animatic_scale)
+    pw = round(size[0] * ctx.shot.background.extent / 2) * 2
+    ph = round(size[1] * ctx.shot.background.extent / 2) * 2
+    plate = ProceduralBackend().plate(ctx.shot.background, (pw, ph))
+    comp = Compositor(plate, size, {})
+    enc = EncoderSettings(crf=30, preset="ultrafast", gop=ctx.shot.fps)
+    with (
+        settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance,
+        VideoWriter(ctx.paths.animatic, size, ctx.shot.fps, enc) as writer,
+    ):
+        for i in range(motion.frames):
+            writer.write(animatic_frame(comp, motion, i, aspects))
+            advance(1)
+
+
+def write_controls(
+    ctx: ShotContext, motion: MotionTrack, aspects: dict[str, float], settings: Settings
+) -> int:
+    """Per-frame depth (16-bit PNG, 0 near .. 65535 far) and instance masks (8-bit PNG,
+    0 = background, k = the k-th subject in motion.json) at half the shot's size."""
+    from PIL import ImageDraw
+
+    size = _small_size(ctx, 0.5)
+    w, h = size
+    folder = ctx.paths.controls
+    (folder / "depth").mkdir(parents=True, exist_ok=True)
+    (folder / "mask").mkdir(parents=True, exist_ok=True)
+    with settings.reporter.task(f"{ctx.shot.id}: controls", motion.frames) as advance:
+        for i in range(motion.frames):
+            st = frame_state(motion, i)
+            depth = Image.new("I;16", size, 65535)
+            mask = Image.new("L", size, 0)
+            dd, md = ImageDraw.Draw(depth), ImageDraw.Draw(mask)
+            for n, (s, track) in enumerate(zip(st.subjects, motion.subjects, strict=True), 1):
+                sh = s.height * h
+                sw = sh * aspects.get(s.id, 1.0)
+                box = (s.sx * w - sw / 2, s.sy * h - sh, s.sx * w + sw / 2, s.sy * h)
+                dd.rounded_rectangle(box, radius=sw / 4, fill=int(track.depth * 65000))
+                md.rounded_rectangle(box, radius=sw / 4, fill=n)
+            for img, sub in ((depth, "depth"), (mask, "mask")):
+                with atomic_path(folder / sub / f"{i:05d}.png") as tmp:
+                    img.save(tmp, format="PNG")
+            advance(1)
+    return motion.frames

@@ -1,0 +1,157 @@
+"""render: paint the layers once (through the cache), composite every frame, encode the clip."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from shotcraft import __version__
+from shotcraft.backends import get_backend
+from shotcraft.draw.compositor import Compositor
+from shotcraft.errors import OverBudget
+from shotcraft.fsutil import write_bytes, write_json
+from shotcraft.layout.io import read_layout
+from shotcraft.media.encode import EncoderSettings, VideoWriter
+from shotcraft.motion.io import read_motion
+from shotcraft.project import assets_of, digest
+from shotcraft.spec.load import find_preset
+from shotcraft.stages.common import (
+    Settings,
+    ShotContext,
+    StageResult,
+    refine_inputs,
+    render_size,
+)
+from shotcraft.stages.estimate import render_estimate
+from shotcraft.stages.layers import fetch_layers, plan_layers
+from shotcraft.stages.refine import layout_path, refine
+
+RENDER_SCHEMA = "shotcraft.render/1"
+
+
+def render_inputs(ctx: ShotContext, backend_id: dict[str, Any]) -> str:
+    return digest(
+        {
+            "stage": "render",
+            "refine": refine_inputs(ctx, ctx.state.pick),
+            "preset": dataclasses.asdict(ctx.preset),
+            "backend": backend_id,
+        }
+    )
+
+
+def encoder_settings(ctx: ShotContext) -> EncoderSettings:
+    p = ctx.preset
+    return EncoderSettings(
+        crf=p.crf, preset=p.encoder_preset, gop=max(1, round(p.gop_seconds * ctx.shot.fps))
+    )
+
+
+def render(ctx: ShotContext, settings: Settings, budget: float | None = None) -> StageResult:
+    t0 = time.perf_counter()
+    shot, preset, paths = ctx.shot, ctx.preset, ctx.paths
+    # 1. Check inputs: the backend must be usable before anything else happens.
+    backend = get_backend(shot.model, settings.device)
+    backend_id = {
+        "name": backend.name,
+        "version": backend.version,
+        "model": dataclasses.asdict(shot.model) if shot.model else None,
+    }
+    inputs = render_inputs(ctx, backend_id)
+    state = ctx.state
+    up_to_date = state.is_current("render", inputs) and not settings.force
+
+    # 2. Estimate, and refuse before any work when over budget.
+    if up_to_date:
+        refine(ctx, settings_without_force(settings))  # an upstream file may be missing
+        return StageResult("render", shot.id, False, (str(paths.clip),), time.perf_counter() - t0)
+    estimate = render_estimate(ctx, settings)
+    if budget is not None and estimate.seconds > budget:
+        raise OverBudget(
+            f"{shot.id}: the render is estimated at {estimate.seconds:.1f}s, over the budget "
+            f"of {budget:g}s ({estimate.frames} frames at {estimate.megapixels:.2f} MP, "
+            f"{estimate.layers_to_make} layers to make); raise --budget or use a cheaper preset"
+        )
+
+    # 3. Upstream stages, then read what they wrote.
+    refine(ctx, settings_without_force(settings))
+    layout = read_layout(layout_path(ctx, ctx.state.pick))
+    motion = read_motion(paths.motion)
+    size = render_size(shot, preset)
+
+    # 4. Layers through the cache: hash, look up, make on a miss.
+    t_layers = time.perf_counter()
+    lp = plan_layers(backend, shot, layout, motion, preset.scale, size[1])
+    layers = fetch_layers(settings.cache, backend, shot, layout, lp)
+    t_layers = time.perf_counter() - t_layers
+
+    # 5. Composite and encode every frame, the encoder running on its own thread.
+    t_frames = time.perf_counter()
+    comp = Compositor(layers.plate, size, layers.sprites)
+    enc = encoder_settings(ctx)
+    with (
+        settings.reporter.task(f"{shot.id}: render", motion.frames) as advance,
+        VideoWriter(paths.clip, size, shot.fps, enc) as writer,
+    ):
+        for i in range(motion.frames):
+            writer.write(comp.frame_array(motion, i, preset.samples, preset.shutter))
+            advance(1)
+    t_frames = time.perf_counter() - t_frames
+
+    # 6. Reports: render.json, the make depfile, state.json.
+    actual = time.perf_counter() - t0
+    cache_report = layers.report
+    reused = (["plate"] if cache_report["plate"]["hit"] else []) + [
+        f"sprite:{sid}" for sid, r in cache_report["sprites"].items() if r["hit"]
+    ]
+    report = {
+        "schema": RENDER_SCHEMA,
+        "shot": shot.id,
+        "shotcraft": __version__,
+        "preset": preset.name,
+        "backend": backend_id,
+        "size": list(size),
+        "fps": shot.fps,
+        "frames": motion.frames,
+        "estimate_seconds": round(estimate.seconds, 3),
+        "actual_seconds": round(actual, 3),
+        "estimate": estimate.to_json(),
+        "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
+        "cache": cache_report,
+        "reused": reused,
+        "denoiser_calls": 0,
+        "encoder": enc.describe(),
+    }
+    write_json(paths.render_json, report)
+    write_depfile(ctx, paths.depfile)
+    state.record("render", inputs, [paths.clip, paths.render_json])
+    return StageResult(
+        "render",
+        shot.id,
+        True,
+        (str(paths.clip), str(paths.render_json)),
+        actual,
+        {"frames": motion.frames, "reused": reused, "estimate_seconds": report["estimate_seconds"]},
+    )
+
+
+def settings_without_force(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, force=False)
+
+
+def _make_escape(p: Path | str) -> str:
+    return str(p).replace("$", "$$").replace(" ", "\\ ").replace("#", "\\#")
+
+
+def write_depfile(ctx: ShotContext, path: Path) -> None:
+    """clip.d: the clip depends on the shot file, its assets and its preset (make -include)."""
+    deps = [ctx.shot.source, *assets_of(ctx.shot)]
+    preset = find_preset(ctx.preset.name)
+    deps.append(preset.resolve())
+    target = _make_escape(ctx.paths.clip)
+    lines = [f"{target}: " + " \\\n  ".join(_make_escape(d) for d in deps), ""]
+    # An empty rule per prerequisite, so deleting one does not break make (like gcc -MP).
+    lines += [f"{_make_escape(d)}:" for d in deps]
+    write_bytes(path, ("\n".join(lines) + "\n").encode())
