@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,13 @@ import typer
 from shotcraft import __version__
 from shotcraft.cli import cache_cmd
 from shotcraft.cli.output import Output, user_errors
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
 
 app = typer.Typer(
     name="shotcraft",
@@ -176,8 +184,8 @@ def render(
         ),
     ] = None,
     device: Annotated[
-        str, typer.Option("--device", help="auto | cpu | cuda | mps (diffusers backend).")
-    ] = "auto",
+        Device, typer.Option("--device", help="Where the diffusers backend runs.")
+    ] = Device.auto,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
@@ -187,13 +195,9 @@ def render(
     """Render the clip (clip.mp4, render.json, clip.d); runs refine and sketch first if stale."""
     from shotcraft.stages.render import render as run
 
-    if device not in ("auto", "cpu", "cuda", "mps"):
-        raise typer.BadParameter(
-            f"'{device}' is not one of auto, cpu, cuda, mps", param_hint="--device"
-        )
     out = Output(quiet, json_)
     settings = _settings(
-        project, cache, out, force=force, preset=preset, model=model, device=device
+        project, cache, out, force=force, preset=preset, model=model, device=device.value
     )
     _run_each(shots, settings, out, lambda ctx: run(ctx, settings, budget=budget))
 

@@ -1,0 +1,132 @@
+"""The command line as users meet it: help, exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from shotcraft.cli.app import app
+
+COMMANDS = ["sketch", "refine", "render", "compose", "status", "calibrate", "cache"]
+CACHE_COMMANDS = ["ls", "stats", "verify", "gc"]
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.parametrize("args", [[], *[[c] for c in COMMANDS],
+                                  *[["cache", c] for c in CACHE_COMMANDS]])
+def test_every_command_has_help(cli: Callable[..., object], args: list[str]) -> None:
+    r = cli(*args, "--help")
+    assert r.exit_code == 0
+    assert "Usage:" in r.output
+    assert len(r.output.strip().splitlines()) > 3
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    text = README.read_text()
+    for c in COMMANDS:
+        assert re.search(rf"shotcraft {c}\b", text), c
+    for c in CACHE_COMMANDS:
+        assert f"shotcraft cache {c}" in text, c
+    for name in [c.name for c in app.registered_commands]:
+        assert name is None or f"shotcraft {name}" in text
+
+
+def test_invalid_shot_exits_3_with_one_line_per_problem_and_writes_nothing(
+    cli: Callable[..., object], write_shot: Callable[..., Path], project: Path
+) -> None:
+    bad = write_shot("version = 1\n[shot]\nfps = 0\n[[subjects]]\nid = 'a'\nmotion = 'fly'\n")
+    for stage in ("sketch", "refine", "render"):
+        r = cli(stage, bad)
+        assert r.exit_code == 3
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 2
+        assert all(line.startswith(f"error: {bad}:") for line in lines)
+        assert "Traceback" not in r.output
+    assert not project.exists()
+
+
+def test_missing_shot_file_exits_3(cli: Callable[..., object], tmp_path: Path) -> None:
+    r = cli("sketch", tmp_path / "nope.toml")
+    assert r.exit_code == 3
+    assert "file not found" in r.output
+
+
+def test_usage_errors_exit_2(cli: Callable[..., object], simple_shot: Callable[..., Path]) -> None:
+    assert cli("render", "--device", "tpu", simple_shot()).exit_code == 2
+    assert cli("sketch").exit_code == 2
+    assert cli("cache", "gc").exit_code == 2
+
+
+def test_json_summary_is_machine_readable(
+    cli: Callable[..., object], simple_shot: Callable[..., Path]
+) -> None:
+    r = cli("sketch", "--json", simple_shot())
+    data = json.loads(r.output)
+    assert data["stage"] == "sketch" and data["ran"] is True
+    assert data["estimate"]["frames"] == 12
+
+
+def test_missing_diffusion_extra_exits_4_with_pip_hint(
+    cli: Callable[..., object], write_shot: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # import diffusers -> ImportError
+    shot = write_shot("version = 1\n[model]\nid = 'stabilityai/sd-turbo'\n")
+    r = cli("render", shot)
+    assert r.exit_code == 4
+    assert "pip install 'shotcraft[diffusion]'" in r.output
+
+
+def test_status_table_and_json(
+    cli: Callable[..., object], simple_shot: Callable[..., Path]
+) -> None:
+    shot = simple_shot()
+    data = json.loads(cli("status", "--json", shot).output)
+    assert data["stages"] == {"sketch": "missing", "refine": "missing", "render": "missing"}
+    cli("render", shot)
+    data = json.loads(cli("status", "--json", shot).output)
+    assert set(data["stages"].values()) == {"up to date"}
+    assert data["layers_cached"] == data["layers"] == 2
+    shot.write_text(shot.read_text().replace("seed = 3", "seed = 4"))
+    data = json.loads(cli("status", "--json", shot).output)
+    assert data["stages"]["render"] == "stale (inputs changed)"
+    assert "sketch" in cli("status", shot).output
+
+
+def test_cache_commands(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], cache_dir: Path
+) -> None:
+    cli("render", simple_shot())
+    entries = json.loads(cli("cache", "ls", "--json").output)
+    assert {e["kind"] for e in entries} == {"plate", "sprite"}
+    for e in entries:
+        assert {"key", "kind", "size", "created", "producer"} <= set(e)
+    stats = json.loads(cli("cache", "stats", "--json").output)
+    assert {k["kind"] for k in stats["kinds"]} == {"plate", "sprite"}
+    assert cli("cache", "verify").exit_code == 0
+    key = entries[0]["key"]
+    (cache_dir / "objects" / key[:2] / key[2:]).write_bytes(b"garbage")
+    r = cli("cache", "verify")
+    assert r.exit_code == 1 and "corrupt" in r.output
+    assert cli("cache", "verify").exit_code == 0  # the corrupt entry was dropped
+    r = cli("cache", "gc", "--max-size", "0", "--json")
+    assert len(json.loads(r.output)["evicted"]) == len(entries) - 1
+    assert json.loads(cli("cache", "ls", "--json").output) == []
+
+
+def test_cli_import_does_not_load_torch() -> None:
+    code = ("import sys, shotcraft.cli.app; "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_python_dash_m_and_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "shotcraft", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.startswith("shotcraft ")
