@@ -18,8 +18,9 @@ CACHE_COMMANDS = ["ls", "stats", "verify", "gc"]
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.mark.parametrize("args", [[], *[[c] for c in COMMANDS],
-                                  *[["cache", c] for c in CACHE_COMMANDS]])
+@pytest.mark.parametrize(
+    "args", [[], *[[c] for c in COMMANDS], *[["cache", c] for c in CACHE_COMMANDS]]
+)
 def test_every_command_has_help(cli: Callable[..., object], args: list[str]) -> None:
     r = cli(*args, "--help")
     assert r.exit_code == 0
@@ -120,13 +121,16 @@ def test_cache_commands(
 
 
 def test_cli_import_does_not_load_torch() -> None:
-    code = ("import sys, shotcraft.cli.app; "
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys, shotcraft.cli.app; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_python_dash_m_and_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "shotcraft", "--version"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "shotcraft", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("shotcraft ")

@@ -19,7 +19,9 @@ def _flat_clip(path: Path, color: tuple[int, int, int], n: int, size=(64, 48), f
             w.write(np.full((size[1], size[0], 3), color, dtype=np.uint8))
 
 
-def _reel(tmp_path: Path, project: Path, body: str, clips: dict[str, tuple[tuple[int, int, int], int]]) -> Path:
+def _reel(
+    tmp_path: Path, project: Path, body: str, clips: dict[str, tuple[tuple[int, int, int], int]]
+) -> Path:
     for name, (color, n) in clips.items():
         (tmp_path / f"{name}.toml").write_text(f"version = 1\n[shot]\nid = '{name}'\n")
         _flat_clip(project / name / "clip.mp4", color, n)
@@ -32,7 +34,8 @@ def test_crossfade_reel_has_the_right_frames_and_blend(
     cli: Callable[..., object], tmp_path: Path, project: Path
 ) -> None:
     reel = _reel(
-        tmp_path, project,
+        tmp_path,
+        project,
         "[[clips]]\nshot = 'a.toml'\n[[clips]]\nshot = 'b.toml'\n"
         "transition = { kind = 'crossfade', duration = 0.25 }\n",  # 3 frames at 12 fps
         {"a": ((200, 40, 40), 12), "b": ((40, 40, 200), 12)},
@@ -50,9 +53,12 @@ def test_crossfade_reel_has_the_right_frames_and_blend(
     assert decoded[-1].astype(float).mean(axis=(0, 1)) == pytest.approx([40, 40, 200], abs=6)
 
 
-def test_cuts_trims_and_conforming(cli: Callable[..., object], tmp_path: Path, project: Path) -> None:
+def test_cuts_trims_and_conforming(
+    cli: Callable[..., object], tmp_path: Path, project: Path
+) -> None:
     reel = _reel(
-        tmp_path, project,
+        tmp_path,
+        project,
         "[[clips]]\nshot = 'a.toml'\ntrim = [0.5, 1.0]\n[[clips]]\nshot = 'b.toml'\n",
         {"a": ((200, 40, 40), 12), "b": ((40, 200, 40), 12)},
     )
@@ -68,8 +74,12 @@ def test_cuts_trims_and_conforming(cli: Callable[..., object], tmp_path: Path, p
 def test_missing_clip_exits_7_and_names_the_command(
     cli: Callable[..., object], tmp_path: Path, project: Path
 ) -> None:
-    reel = _reel(tmp_path, project, "[[clips]]\nshot = 'a.toml'\n[[clips]]\nshot = 'c.toml'\n",
-                 {"a": ((1, 2, 3), 4)})
+    reel = _reel(
+        tmp_path,
+        project,
+        "[[clips]]\nshot = 'a.toml'\n[[clips]]\nshot = 'c.toml'\n",
+        {"a": ((1, 2, 3), 4)},
+    )
     (tmp_path / "c.toml").write_text("version = 1\n")
     r = cli("compose", reel)
     assert r.exit_code == 7
@@ -81,7 +91,8 @@ def test_transition_longer_than_a_clip_is_refused(
     cli: Callable[..., object], tmp_path: Path, project: Path
 ) -> None:
     reel = _reel(
-        tmp_path, project,
+        tmp_path,
+        project,
         "[[clips]]\nshot = 'a.toml'\n[[clips]]\nshot = 'b.toml'\n"
         "transition = { kind = 'dip', duration = 2.0 }\n",
         {"a": ((1, 2, 3), 6), "b": ((1, 2, 3), 6)},

@@ -154,8 +154,17 @@ def test_interrupted_render_leaves_nothing_half_written(
     shot = tmp_path / "long.toml"
     shot.write_text(long_shot.replace("t = 1.0", "t = 60.0"))
     project = tmp_path / "p"
-    cmd = [sys.executable, "-m", "shotcraft", "render", str(shot), "--project", str(project),
-           "--cache", str(cache_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "shotcraft",
+        "render",
+        str(shot),
+        "--project",
+        str(project),
+        "--cache",
+        str(cache_dir),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stderr is not None

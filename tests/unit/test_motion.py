@@ -61,8 +61,12 @@ def _shot(subjects: tuple[Subject, ...], **kw: object) -> Shot:
 
 @given(st.integers(2, 4), st.integers(0, 2**31), st.sampled_from(["small", "medium"]))
 @settings(max_examples=40, deadline=None)
-def test_planner_never_overlaps_subjects_that_fit_side_by_side(n: int, seed: int, size: str) -> None:
-    subjects = tuple(Subject(id=f"s{i}", shape="box", place=f"center ground {size}") for i in range(n))
+def test_planner_never_overlaps_subjects_that_fit_side_by_side(
+    n: int, seed: int, size: str
+) -> None:
+    subjects = tuple(
+        Subject(id=f"s{i}", shape="box", place=f"center ground {size}") for i in range(n)
+    )
     shot = _shot(subjects, seed=seed)
     for variant in (0, 1, 2):
         layout = plan(shot, variant)
@@ -76,8 +80,12 @@ def test_planner_never_overlaps_subjects_that_fit_side_by_side(n: int, seed: int
 
 
 def test_farther_subjects_are_smaller_and_higher_on_the_ground() -> None:
-    shot = _shot((Subject(id="near", place="left ground", depth=0.0),
-                  Subject(id="far", place="right ground", depth=0.9)))
+    shot = _shot(
+        (
+            Subject(id="near", place="left ground", depth=0.0),
+            Subject(id="far", place="right ground", depth=0.9),
+        )
+    )
     layout = plan(shot)
     near, far = layout.subject("near"), layout.subject("far")
     assert far.height < near.height

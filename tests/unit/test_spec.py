@@ -19,7 +19,10 @@ size = [320, 180]
 [background]
 colors = ["#1d2b3a", "#f2a65a"]
 [camera]
-keys = [ { t = 0.0 }, { t = 2.0, pan = [0.1, 0.0], zoom = 1.2, ease = "cubic-bezier(0.2, 0, 0.2, 1)" } ]
+keys = [
+  { t = 0.0 },
+  { t = 2.0, pan = [0.1, 0.0], zoom = 1.2, ease = "cubic-bezier(0.2, 0, 0.2, 1)" },
+]
 [[subjects]]
 id = "fox"
 place = "left third, ground"
@@ -123,9 +126,7 @@ def test_bad_shot_is_refused_with_key_path(
     e = err.value
     assert e.exit_code == 3
     lines = e.lines()
-    assert any(
-        (f": {path}: " in line if path else True) and words in line for line in lines
-    ), lines
+    assert any((f": {path}: " in line if path else True) and words in line for line in lines), lines
     assert all(line.startswith(str(p)) for line in lines)
     assert "Traceback" not in "\n".join(lines)
 
@@ -151,7 +152,9 @@ def test_unsafe_file_stem_needs_an_id(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         load_shot(_write(tmp_path, "version = 1\n", "my shot.toml"))
     assert "set shot.id" in err.value.lines()[0]
-    assert load_shot(_write(tmp_path, "version = 1\n[shot]\nid = 'ok'\n", "my shot.toml")).id == "ok"
+    assert (
+        load_shot(_write(tmp_path, "version = 1\n[shot]\nid = 'ok'\n", "my shot.toml")).id == "ok"
+    )
 
 
 def test_asset_paths_are_relative_to_the_shot_file(tmp_path: Path) -> None:
@@ -160,7 +163,9 @@ def test_asset_paths_are_relative_to_the_shot_file(tmp_path: Path) -> None:
     (tmp_path / "assets").mkdir()
     Image.new("RGBA", (10, 20), (255, 0, 0, 255)).save(tmp_path / "assets" / "a.png")
     (tmp_path / "shots").mkdir()
-    p = _write(tmp_path / "shots", "version = 1\n[[subjects]]\nid = 'a'\nimage = '../assets/a.png'\n")
+    p = _write(
+        tmp_path / "shots", "version = 1\n[[subjects]]\nid = 'a'\nimage = '../assets/a.png'\n"
+    )
     shot = load_shot(p)
     assert shot.subjects[0].image == (tmp_path / "assets" / "a.png").resolve()
 

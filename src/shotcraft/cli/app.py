@@ -12,6 +12,7 @@ from shotcraft import __version__
 from shotcraft.cli import cache_cmd
 from shotcraft.cli.output import Output, user_errors
 
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
