@@ -271,13 +271,14 @@ def status(
 @user_errors
 def calibrate(
     cache: CacheOpt = None,
+    quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Measure this device's rates for the cost model (kept in the cache folder)."""
     from shotcraft import cost
     from shotcraft.cache import default_cache_dir
 
-    out = Output(False, json_)
+    out = Output(quiet, json_)
     root = default_cache_dir(cache)
     data = cost.calibrate(root, ("ultrafast", "veryfast", "medium"), out)
     for name, rates in data["presets"].items():

@@ -112,8 +112,17 @@ class Compositor:
         self.size = out_size
         self.sprites = {k: SpriteMips(v) for k, v in sprites.items()}
         self._shadow_cache: dict[int, Image.Image] = {}
+        self._last_view: tuple[CameraState, Image.Image] | None = None
 
     def background(self, cam: CameraState) -> Image.Image:
+        """The plate seen through the camera; a still camera reuses the last view."""
+        if self._last_view is not None and self._last_view[0] == cam:
+            return self._last_view[1].copy()
+        view = self._view(cam)
+        self._last_view = (cam, view.copy())
+        return view
+
+    def _view(self, cam: CameraState) -> Image.Image:
         w, h = self.size
         pw, ph = self.plate.size
         cx, cy = pw / 2 + cam.pan_x * w, ph / 2 + cam.pan_y * h

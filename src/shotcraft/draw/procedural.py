@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 Color = tuple[int, int, int]
 
@@ -122,44 +122,51 @@ def plate_from_image(path: Path, size: tuple[int, int]) -> Image.Image:
         return im.crop((left, top, left + w, top + h))
 
 
-def sprite(shape: str, color: Color, height: int, aspect: float) -> Image.Image:
-    """An RGBA stand-in character: lit shape, dark rim, an eye on the right (it faces right)."""
-    ss = 4  # supersample for smooth edges
-    h = max(8, height)
-    w = max(4, round(h * aspect))
-    W, H = w * ss, h * ss
-    mask = Image.new("L", (W, H), 0)
-    d = ImageDraw.Draw(mask)
-    pad = max(1, ss)
-    box = (pad, pad, W - pad, H - pad)
+def _shape(d: ImageDraw.ImageDraw, shape: str, w: int, h: int, pad: int, **style: object) -> None:
+    """Draw one of the stand-in shapes filling (w, h) less `pad`; style: fill, outline, width."""
+    box = (pad, pad, w - pad, h - pad)
     if shape == "circle":
-        d.ellipse(box, fill=255)
+        d.ellipse(box, **style)  # type: ignore[arg-type]
     elif shape == "box":
-        d.rounded_rectangle(box, radius=W // 10, fill=255)
+        d.rounded_rectangle(box, radius=w // 10, **style)  # type: ignore[arg-type]
     elif shape == "capsule":
-        d.rounded_rectangle(box, radius=(W - 2 * pad) // 2, fill=255)
+        d.rounded_rectangle(box, radius=(w - 2 * pad) // 2, **style)  # type: ignore[arg-type]
     elif shape == "triangle":
-        d.polygon([(W / 2, pad), (W - pad, H - pad), (pad, H - pad)], fill=255)
+        d.polygon([(w / 2, pad), (w - pad, h - pad), (pad, h - pad)], **style)  # type: ignore[arg-type]
     elif shape == "star":
-        cx, cy, r1 = W / 2, H / 2, min(W, H) / 2 - pad
+        cx, cy, r1 = w / 2, h / 2, min(w, h) / 2 - pad
         pts = []
         for k in range(10):
             r = r1 if k % 2 == 0 else r1 * 0.45
             a = -np.pi / 2 + k * np.pi / 5
             pts.append((cx + r * np.cos(a), cy + r * np.sin(a)))
-        d.polygon(pts, fill=255)
-    else:  # blob: a few overlapping ellipses
-        d.ellipse((pad, H * 0.25, W * 0.7, H - pad), fill=255)
-        d.ellipse((W * 0.3, pad, W - pad, H * 0.8), fill=255)
-    # light from the upper left, a darker rim
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    light = 1.15 - 0.45 * (yy / H) - 0.15 * (xx / W)
-    base = np.array(color, dtype=np.float32)
-    rgb = np.clip(base[None, None, :] * light[..., None], 0, 255)
-    inner = np.asarray(mask.filter(ImageFilter.MinFilter(2 * (ss * max(1, h // 40)) + 1)))
-    rim = (np.asarray(mask) > 0) & (inner == 0)
-    rgb[rim] *= 0.55
-    img = Image.fromarray(rgb.astype(np.uint8)).convert("RGBA")
+        d.polygon(pts, **style)  # type: ignore[arg-type]
+    else:  # blob: two overlapping ellipses
+        d.ellipse((pad, h * 0.25, w * 0.7, h - pad), **style)  # type: ignore[arg-type]
+        d.ellipse((w * 0.3, pad, w - pad, h * 0.8), **style)  # type: ignore[arg-type]
+
+
+def sprite(shape: str, color: Color, height: int, aspect: float) -> Image.Image:
+    """An RGBA stand-in character: lit shape, dark rim, an eye on the right (it faces right)."""
+    h = max(8, height)
+    w = max(4, round(h * aspect))
+    ss = 4 if h <= 256 else 2  # supersample for smooth edges; large sprites need less
+    W, H = w * ss, h * ss
+    pad = ss
+    mask = Image.new("L", (W, H), 0)
+    _shape(ImageDraw.Draw(mask), shape, W, H, pad, fill=255)
+    # light from the upper left
+    yy = np.linspace(0.0, 1.0, H, dtype=np.float32)[:, None]
+    xx = np.linspace(0.0, 1.0, W, dtype=np.float32)[None, :]
+    light = 1.15 - 0.45 * yy - 0.15 * xx
+    rgb = np.clip(np.array(color, dtype=np.float32) * light[..., None], 0, 255).astype(np.uint8)
+    img = Image.fromarray(rgb).convert("RGBA")
+    # a darker rim: the shape less the same shape drawn smaller (an erosion, cheaply)
+    inner = Image.new("L", (W, H), 0)
+    _shape(ImageDraw.Draw(inner), shape, W, H, pad + ss * max(1, h // 40), fill=255)
+    rim = ImageChops.subtract(mask, inner)
+    dark = Image.fromarray((rgb.astype(np.float32) * 0.55).astype(np.uint8)).convert("RGBA")
+    img.paste(dark, (0, 0), rim)
     img.putalpha(mask)
     # an eye near the front (right) edge, so facing and mirroring can be seen
     ed = ImageDraw.Draw(img)

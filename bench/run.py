@@ -1,0 +1,296 @@
+"""Benchmark harness (`make bench`): workloads side by side, medians, ratios -> results.json.
+
+Timings are whole-process where a user would feel them (a fresh `shotcraft ...` process), and
+each comparison runs its two sides alternately in one session, so the ratio is fair on a
+shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+PY = sys.executable
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+
+
+def shot_toml(
+    seconds: float, size: tuple[int, int], fps: int, subjects: int, x_end: float = 0.85
+) -> str:
+    subs = []
+    for i in range(subjects):
+        subs.append(
+            textwrap.dedent(f"""
+            [[subjects]]
+            id = "s{i}"
+            shape = "{["capsule", "circle", "star", "box", "blob"][i % 5]}"
+            place = "{["left", "center", "right", "left third", "right third"][i % 5]}, ground"
+            depth = {0.2 + 0.15 * i:.2f}
+            motion = "{["run", "walk", "hop", "sway", "walk"][i % 5]}"
+            keys = [ {{ t = 0.0 }}, {{ t = {seconds}, at = [{x_end - 0.1 * i:.2f}, 0.85] }} ]
+            """)
+        )
+    return textwrap.dedent(f"""
+        version = 1
+        [shot]
+        duration = {seconds}
+        fps = {fps}
+        size = [{size[0]}, {size[1]}]
+        seed = 1
+        preset = "preview"
+        [background]
+        colors = ["#27405e", "#f4b26b", "#8a6a73", "#4b4a5e"]
+        extent = 1.3
+        [camera]
+        keys = [ {{ t = 0.0 }}, {{ t = {seconds}, pan = [0.1, 0.0], zoom = 1.1 }} ]
+        """) + "".join(subs)
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({p.returncode}): {' '.join(args)}\n{p.stderr}")
+    return dt, p.stdout
+
+
+def sc(*args: str | Path) -> list[str]:
+    return [PY, "-m", "shotcraft", *map(str, args), "--cache", str(WORK / "cache"), "--quiet"]
+
+
+def median(xs: list[float]) -> float:
+    return round(statistics.median(xs), 4)
+
+
+PURE_ENCODE = """
+import sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from shotcraft.stages.common import Settings, load_context, render_size
+from shotcraft.stages.render import encoder_settings
+from shotcraft.stages.layers import fetch_layers, plan_layers
+from shotcraft.layout.io import read_layout
+from shotcraft.motion.io import read_motion
+from shotcraft.backends import get_backend
+from shotcraft.draw.compositor import Compositor
+from shotcraft.media.encode import VideoWriter
+# The very frames the render made, composited into memory beforehand; then only the encode
+# (same size, rate and encoder settings) is timed.
+settings = Settings(project=Path({project!r}), cache_dir=Path({cache!r}))
+ctx = load_context(Path({shot!r}), settings)
+layout, motion = read_layout(ctx.paths.layout), read_motion(ctx.paths.motion)
+size = render_size(ctx.shot, ctx.preset)
+backend = get_backend(None)
+lp = plan_layers(backend, ctx.shot, layout, motion, ctx.preset.scale, size[1])
+layers = fetch_layers(settings.cache, backend, ctx.shot, layout, lp)
+comp = Compositor(layers.plate, size, layers.sprites)
+frames = [comp.frame_array(motion, i) for i in range(motion.frames)]
+t0 = time.perf_counter()
+with VideoWriter(Path({out!r}), size, ctx.shot.fps, encoder_settings(ctx)) as writer:
+    for f in frames:
+        writer.write(f)
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_render(results: dict[str, Any]) -> None:
+    shot = WORK / "shots" / "pan.toml"
+    shot.write_text(shot_toml(10.0, (1280, 720), 30, 3))
+    project = WORK / "p-render"
+    # cold: nothing made yet (sketch, refine, plate, sprites, frames), whole process
+    cold = []
+    for _ in range(RUNS):
+        shutil.rmtree(project, ignore_errors=True)
+        shutil.rmtree(WORK / "cache" / "objects", ignore_errors=True)
+        cold.append(run(sc("render", shot, "--project", project))[0])
+    report = json.loads((project / "pan" / "render.json").read_text())
+    estimate_error = abs(report["estimate_seconds"] / report["actual_seconds"] - 1)
+    # like for like: the render stage (layers cached) against encoding its frames alone
+    render_t, encode_t = [], []
+    code = PURE_ENCODE.format(
+        src=str(HERE.parent / "src"),
+        project=str(project),
+        cache=str(WORK / "cache"),
+        shot=str(shot),
+        out=str(WORK / "pure.mp4"),
+    )
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        run(sc("render", shot, "--project", project, "--force"))
+        render_t.append(time.perf_counter() - t0)
+        _, out = run([PY, "-c", code])
+        encode_t.append(float(out.strip()))
+    loop = json.loads((project / "pan" / "render.json").read_text())["seconds"]["frames"]
+    results["render_10s_720p30"] = {
+        "cold_render_seconds": median(cold),
+        "frame_loop_seconds": loop,
+        "frame_loop_ratio": round(loop / median(encode_t), 3),
+        "render_seconds": median(render_t),
+        "pure_encode_seconds": median(encode_t),
+        "ratio": round(median(render_t) / median(encode_t), 3),
+        "target_ratio": 1.3,
+        "estimate_seconds": report["estimate_seconds"],
+        "actual_seconds": report["actual_seconds"],
+        "estimate_error": round(estimate_error, 3),
+        "target_estimate_error": 0.25,
+    }
+    # unchanged re-render: whole process
+    again = [run(sc("render", shot, "--project", project))[0] for _ in range(RUNS)]
+    results["rerender_unchanged"] = {"seconds": median(again), "target_seconds": 1.0}
+    # one subject's keys changed: plate and sprites come from the cache
+    shot.write_text(shot.read_text().replace("at = [0.85, 0.85]", "at = [0.7, 0.8]"))
+    dt, _ = run(sc("render", shot, "--project", project))
+    report = json.loads((project / "pan" / "render.json").read_text())
+    results["rerender_keys_changed"] = {
+        "seconds": round(dt, 4),
+        "plate_from_cache": report["cache"]["plate"]["hit"],
+        "sprites_from_cache": all(s["hit"] for s in report["cache"]["sprites"].values()),
+    }
+
+
+PEAK = """
+import resource, sys, subprocess
+p = subprocess.run(sys.argv[1:], capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(p.returncode)
+"""
+
+
+def bench_memory(results: dict[str, Any]) -> None:
+    out = {}
+    for seconds in (10, 60):
+        shot = WORK / "shots" / f"mem{seconds}.toml"
+        shot.write_text(shot_toml(float(seconds), (1920, 1080), 30, 3))
+        project = WORK / "p-mem"
+        shutil.rmtree(project, ignore_errors=True)
+        t0 = time.perf_counter()
+        _, stdout = run(
+            [PY, "-c", PEAK, *sc("render", shot, "--project", project, "--preset", "draft")]
+        )
+        out[f"{seconds}s_peak_mib"] = round(int(stdout.strip()) / 1024, 1)
+        out[f"{seconds}s_seconds"] = round(time.perf_counter() - t0, 2)
+    out["ratio_60_to_10"] = round(out["60s_peak_mib"] / out["10s_peak_mib"], 3)
+    out["target_ratio"] = 1.2
+    out["note"] = "1920x1080 at 30 fps, draft preset (half-size frames) to keep the bench short"
+    results["peak_memory_1080p"] = out
+
+
+def bench_plan(results: dict[str, Any]) -> None:
+    shot = WORK / "shots" / "plan.toml"
+    shot.write_text(shot_toml(10.0, (1280, 720), 24, 5))
+    project = WORK / "p-plan"
+    check = (
+        "import sys, runpy; sys.argv = ['shotcraft'] + sys.argv[1:]; "
+        "import shotcraft.cli.app as a\n"
+        "try:\n    a.app()\nexcept SystemExit as e:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    sk, rf = [], []
+    for _ in range(RUNS):
+        shutil.rmtree(project, ignore_errors=True)
+        sk.append(
+            run(
+                [
+                    PY,
+                    "-c",
+                    check,
+                    "sketch",
+                    str(shot),
+                    "--project",
+                    str(project),
+                    "--cache",
+                    str(WORK / "cache"),
+                    "--quiet",
+                ]
+            )[0]
+        )
+        rf.append(run(sc("refine", shot, "--project", project))[0])
+    results["sketch_10s_720p_5_subjects"] = {
+        "seconds": median(sk),
+        "target_seconds": 0.5,
+        "torch_imported": False,
+    }
+    results["refine_with_animatic"] = {"seconds": median(rf), "target_seconds": 2.0}
+
+
+def bench_compose(results: dict[str, Any]) -> None:
+    shots = WORK / "shots"
+    project = WORK / "p-compose"
+    names = []
+    for i in range(3):
+        p = shots / f"c{i}.toml"
+        p.write_text(shot_toml(5.0, (1280, 720), 24, 2, x_end=0.5 + 0.1 * i))
+        names.append(p)
+        run(sc("render", p, "--project", project))
+    cut = WORK / "cut.toml"
+    cut.write_text(
+        "version = 1\n[reel]\nsize = [1280, 720]\nfps = 24\n"
+        + "".join(f"[[clips]]\nshot = '{p}'\n" for p in names)
+    )
+    fade = WORK / "fade.toml"
+    fade.write_text(
+        "version = 1\n[reel]\nsize = [1280, 720]\nfps = 24\n"
+        + f"[[clips]]\nshot = '{names[0]}'\n"
+        + "".join(
+            f"[[clips]]\nshot = '{p}'\ntransition = {{ kind = 'crossfade', duration = 0.5 }}\n"
+            for p in names[1:]
+        )
+    )
+    ct, ft = [], []
+    for _ in range(RUNS):
+        ct.append(run(sc("compose", cut, "--project", project, "-o", WORK / "cut.mp4"))[0])
+        ft.append(run(sc("compose", fade, "--project", project, "-o", WORK / "fade.mp4"))[0])
+    frames = 3 * 120 - 2 * 12
+    results["compose_cuts_3x5s_720p"] = {"seconds": median(ct), "target_seconds": 0.3}
+    results["compose_crossfades_3x5s_720p"] = {
+        "seconds": median(ft),
+        "frames": frames,
+        "frames_per_second": round(frames / median(ft), 1),
+        "target_frames_per_second": 200,
+    }
+
+
+def main() -> None:
+    (WORK / "shots").mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "runs": RUNS,
+    }
+    only = set(sys.argv[1:])
+    run(sc("calibrate"))  # rates measured once, outside every timing
+    for name, fn in [
+        ("plan", bench_plan),
+        ("render", bench_render),
+        ("compose", bench_compose),
+        ("memory", bench_memory),
+    ]:
+        if only and name not in only:
+            continue
+        print(f"bench: {name} ...", flush=True)
+        fn(results)
+    out = HERE / "results.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    for key, row in results.items():
+        if isinstance(row, dict) and key not in ("machine",):
+            print(f"{key:32s} " + ", ".join(f"{k}={v}" for k, v in row.items()))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
