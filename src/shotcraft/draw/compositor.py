@@ -127,9 +127,11 @@ class Compositor:
         pw, ph = self.plate.size
         cx, cy = pw / 2 + cam.pan_x * w, ph / 2 + cam.pan_y * h
         z = cam.zoom
-        if abs(cam.roll) < 1e-6:
-            box = (cx - w / (2 * z), cy - h / (2 * z), cx + w / (2 * z), cy + h / (2 * z))
+        box = (cx - w / (2 * z), cy - h / (2 * z), cx + w / (2 * z), cy + h / (2 * z))
+        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= pw and box[3] <= ph
+        if abs(cam.roll) < 1e-6 and inside:
             return self.plate.resize((w, h), BILINEAR, box=box)
+        # rolled, or looking past the plate's edge (sketch warns): black beyond the plate
         r = math.radians(cam.roll)
         cos, sin = math.cos(r) / z, math.sin(r) / z
         # output (u, v) -> plate: centre + R(roll) * ((u, v) - frame centre) / zoom
@@ -144,50 +146,62 @@ class Compositor:
             self._shadow_cache[bucket] = shadow_mask(bucket)
         return self._shadow_cache[bucket]
 
-    def draw_subject(self, frame: Image.Image, s: SubjectState) -> None:
+    def place_sprite(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int]] | None:
+        """The subject's sprite resampled into frame space: an RGBA piece and where it goes."""
         w, h = self.size
         mips = self.sprites.get(s.id)
         if mips is None or s.opacity <= 0.0 or s.height <= 0:
-            return
+            return None
         target_h = s.height * h
         sprite = mips.pick(target_h, s.mirror)
         sw, sh = sprite.size
         k = target_h / sh
         fx, fy = s.sx * w, s.sy * h
-        if s.shadow:
-            sh_w = sw * k * 0.9
-            m = self._shadow(int(sh_w))
-            strength = 0.45 * s.opacity * max(0.0, 1.0 - 2.5 * s.lift)
-            if strength > 0.01:
-                gx, gy = s.gx * w, s.gy * h
-                x0, y0 = round(gx - m.width / 2), round(gy - m.height / 2)
-                mask = m.point(lambda v: int(v * strength))
-                frame.paste((0, 0, 0), (x0, y0, x0 + m.width, y0 + m.height), mask)
         # anchor: the middle of the feet (bottom centre); rotation about it
         ax, ay = sw / 2, sh
         r = math.radians(s.rotation)
         cos, sin = math.cos(r), math.sin(r)
-        corners = [(0, 0), (sw, 0), (0, sh), (sw, sh)]
         xs, ys = [], []
-        for px, py in corners:
+        for px, py in ((0, 0), (sw, 0), (0, sh), (sw, sh)):
             dx, dy = (px - ax) * k, (py - ay) * k
             xs.append(fx + dx * cos - dy * sin)
             ys.append(fy + dx * sin + dy * cos)
-        x0, y0 = math.floor(min(xs)), math.floor(min(ys))
-        x1, y1 = math.ceil(max(xs)), math.ceil(max(ys))
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if cx1 <= cx0 or cy1 <= cy0:
-            return
+        x0, y0 = max(math.floor(min(xs)), 0), max(math.floor(min(ys)), 0)
+        x1, y1 = min(math.ceil(max(xs)), w), min(math.ceil(max(ys)), h)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        # frame -> sprite: anchor + R(-rotation) * (p - feet) / k
         a, b = cos / k, sin / k
         d, e = -sin / k, cos / k
-        c = ax + a * (cx0 - fx) + b * (cy0 - fy)
-        f = ay + d * (cx0 - fx) + e * (cy0 - fy)
-        piece = sprite.transform((cx1 - cx0, cy1 - cy0), AFFINE, (a, b, c, d, e, f), BILINEAR)
-        piece = piece.convert("RGBA")
+        c = ax + a * (x0 - fx) + b * (y0 - fy)
+        f = ay + d * (x0 - fx) + e * (y0 - fy)
+        piece = sprite.transform((x1 - x0, y1 - y0), AFFINE, (a, b, c, d, e, f), BILINEAR)
+        return piece.convert("RGBA"), (x0, y0)
+
+    def draw_shadow(self, frame: Image.Image, s: SubjectState) -> None:
+        mips = self.sprites.get(s.id)
+        if mips is None or not s.shadow:
+            return
+        w, h = self.size
+        strength = 0.45 * s.opacity * max(0.0, 1.0 - 2.5 * s.lift)
+        if strength <= 0.01:
+            return
+        sprite = mips.levels[0]
+        m = self._shadow(int(sprite.width * s.height * h / sprite.height * 0.9))
+        x0, y0 = round(s.gx * w - m.width / 2), round(s.gy * h - m.height / 2)
+        mask = m.point(lambda v: int(v * strength))
+        frame.paste((0, 0, 0), (x0, y0, x0 + m.width, y0 + m.height), mask)
+
+    def draw_subject(self, frame: Image.Image, s: SubjectState) -> None:
+        self.draw_shadow(frame, s)
+        placed = self.place_sprite(s)
+        if placed is None:
+            return
+        piece, at = placed
         alpha = piece.getchannel("A")
         if s.opacity < 0.999:
             alpha = alpha.point(lambda v: int(v * s.opacity + 0.5))
-        frame.paste(piece.convert("RGB"), (cx0, cy0), alpha)
+        frame.paste(piece.convert("RGB"), at, alpha)
 
     def frame(self, state: FrameState) -> Image.Image:
         frame = self.background(state.camera)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from shotcraft.backends.procedural import ProceduralBackend
@@ -13,11 +14,13 @@ from shotcraft.draw.storyboard import animatic_frame
 from shotcraft.errors import UsageError
 from shotcraft.fsutil import atomic_path, write_json
 from shotcraft.layout.io import read_layout
+from shotcraft.layout.planner import Layout
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.io import motion_to_json
 from shotcraft.motion.track import MotionTrack, compute_motion
 from shotcraft.project import digest
 from shotcraft.stages.common import Settings, ShotContext, StageResult, refine_inputs
+from shotcraft.stages.layers import sprite_heights
 from shotcraft.stages.sketch import sketch
 
 
@@ -70,7 +73,7 @@ def refine(
     outputs = [paths.motion, paths.animatic]
     state.record("refine", inputs, outputs, pick=k)
     if controls:
-        written = write_controls(ctx, motion, aspects, settings)
+        written = write_controls(ctx, motion, layout, settings)
         state.record("controls", c_inputs, [paths.controls])
         outputs.append(paths.controls)
         settings.reporter.info(f"{ctx.shot.id}: wrote {written} control frames")
@@ -108,31 +111,37 @@ def _animatic(
 
 
 def write_controls(
-    ctx: ShotContext, motion: MotionTrack, aspects: dict[str, float], settings: Settings
+    ctx: ShotContext, motion: MotionTrack, layout: Layout, settings: Settings
 ) -> int:
-    """Per-frame depth (16-bit PNG, 0 near .. 65535 far) and instance masks (8-bit PNG,
-    0 = background, k = the k-th subject in motion.json) at half the shot's size."""
-    from PIL import ImageDraw
-
+    """Per-frame depth (16-bit PNG: subjects by depth, 0 near .. 65535 far, the plate 65535)
+    and instance masks (8-bit PNG: 0 background, k = the k-th subject of motion.json) at half
+    the shot's size, from the subjects' silhouettes."""
     size = _small_size(ctx, 0.5)
-    w, h = size
+    backend = ProceduralBackend()
+    subjects = {s.id: s for s in ctx.shot.subjects}
+    heights = sprite_heights(motion, size[1])
+    sprites = {
+        sid: backend.sprite(subjects[sid], layout.subject(sid), h) for sid, h in heights.items()
+    }
+    comp = Compositor(Image.new("RGB", (2, 2)), size, sprites)
     folder = ctx.paths.controls
-    (folder / "depth").mkdir(parents=True, exist_ok=True)
-    (folder / "mask").mkdir(parents=True, exist_ok=True)
     with settings.reporter.task(f"{ctx.shot.id}: controls", motion.frames) as advance:
         for i in range(motion.frames):
+            depth = np.full((size[1], size[0]), 65535, dtype=np.uint16)
+            mask = np.zeros((size[1], size[0]), dtype=np.uint8)
             st = frame_state(motion, i)
-            depth = Image.new("I;16", size, 65535)
-            mask = Image.new("L", size, 0)
-            dd, md = ImageDraw.Draw(depth), ImageDraw.Draw(mask)
             for n, (s, track) in enumerate(zip(st.subjects, motion.subjects, strict=True), 1):
-                sh = s.height * h
-                sw = sh * aspects.get(s.id, 1.0)
-                box = (s.sx * w - sw / 2, s.sy * h - sh, s.sx * w + sw / 2, s.sy * h)
-                dd.rounded_rectangle(box, radius=sw / 4, fill=int(track.depth * 65000))
-                md.rounded_rectangle(box, radius=sw / 4, fill=n)
-            for img, sub in ((depth, "depth"), (mask, "mask")):
-                with atomic_path(folder / sub / f"{i:05d}.png") as tmp:
-                    img.save(tmp, format="PNG")
+                placed = comp.place_sprite(s)
+                if placed is None:
+                    continue
+                piece, (x0, y0) = placed
+                inside = np.asarray(piece.getchannel("A")) >= 128
+                ph, pw = inside.shape
+                mask[y0 : y0 + ph, x0 : x0 + pw][inside] = n
+                depth[y0 : y0 + ph, x0 : x0 + pw][inside] = round(track.depth * 65000)
+            with atomic_path(folder / "depth" / f"{i:05d}.png") as tmp:
+                Image.fromarray(depth).save(tmp, format="PNG")
+            with atomic_path(folder / "mask" / f"{i:05d}.png") as tmp:
+                Image.fromarray(mask).save(tmp, format="PNG")
             advance(1)
     return motion.frames
