@@ -49,7 +49,36 @@ def lantern(height: int = 96) -> Image.Image:
     return im
 
 
+def music(path: Path, seconds: float = 10.0, rate: int = 48000) -> None:
+    """A quiet pad of slow chords (sine tones), encoded as AAC in .m4a."""
+    import av
+
+    t = np.arange(int(seconds * rate)) / rate
+    chords = [(220.0, 277.2, 329.6), (196.0, 246.9, 293.7), (174.6, 220.0, 261.6)]
+    wave = np.zeros_like(t)
+    for k, chord in enumerate(chords * 2):
+        start, length = k * seconds / 6, seconds / 6 + 0.4
+        env = np.clip((t - start) / 0.4, 0, 1) * np.clip((start + length - t) / 0.4, 0, 1)
+        for f in chord:
+            wave += env * np.sin(2 * np.pi * f * t) / 6
+    stereo = np.stack([wave, np.roll(wave, 240)]).astype(np.float32) * 0.5
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=rate)
+        s.codec_context.layout = "stereo"
+        s.codec_context.bit_rate = 48_000
+        for i in range(0, stereo.shape[1], 1024):
+            fr = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(stereo[:, i : i + 1024]), format="fltp", layout="stereo"
+            )
+            fr.sample_rate, fr.pts = rate, i
+            for p in s.encode(fr):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
 if __name__ == "__main__":
+    music(HERE / "music.m4a")
     dusk().save(HERE / "dusk.png", optimize=True)
     lantern().save(HERE / "lantern.png", optimize=True)
     print("wrote", HERE / "dusk.png", HERE / "lantern.png")

@@ -41,8 +41,9 @@ def test_variants_pick_and_staleness(
     r = cli("sketch", "--variants", "3", shot)
     assert r.exit_code == 0, r.output
     folder = project / "three"
-    layouts = [json.loads((folder / "variants" / str(k) / "layout.json").read_text())
-               for k in (1, 2, 3)]
+    layouts = [
+        json.loads((folder / "variants" / str(k) / "layout.json").read_text()) for k in (1, 2, 3)
+    ]
     assert [lay["variant"] for lay in layouts] == [1, 2, 3]
     xs = {tuple(s["keys"][0]["x"] for s in lay["subjects"]) for lay in layouts}
     assert len(xs) == 3  # the variants differ

@@ -212,24 +212,42 @@ def compose(
         typer.Option(
             "--output",
             "-o",
-            help="Output video [default: <project>/<reel id>.mp4]",
+            help="Output video: .mp4 (H.264), .mov (ProRes 422) or "
+            ".webm (VP9) [default: <project>/<reel id>.mp4]",
             show_default=False,
         ),
     ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="mp4 | mov | webm [default: from -o]")
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse clips of another size or frame rate instead of conforming them.",
+        ),
+    ] = False,
+    render_missing: Annotated[
+        bool, typer.Option("--render-missing", help="Render clips that are not rendered yet.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say what was copied and what re-encoded.")
+    ] = False,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Join rendered clips into one video with cuts and transitions (exit 7: a clip is missing)."""
+    """Join rendered clips with cuts and transitions; cuts are copied without re-encoding."""
     from shotcraft.stages.compose import compose as run
 
     out = Output(quiet, json_)
     settings = _settings(project, cache, out)
-    r = run(reel, settings, output)
+    r = run(reel, settings, output, fmt, strict, render_missing, verbose)
     d = r.details
     out.result(
-        f"{r.shot}: {d['frames']} frames ({d['clips']} clips) in {r.seconds:.2f}s -> {r.outputs[0]}"
+        f"{r.shot}: {d['frames']} frames ({d['frames_copied']} copied, "
+        f"{d['frames_reencoded']} encoded) in {r.seconds:.2f}s -> {r.outputs[0]}"
     )
     out.emit_json(r.to_json())
 

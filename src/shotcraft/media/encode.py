@@ -20,6 +20,7 @@ import numpy as np
 
 from shotcraft.errors import RenderFailed
 from shotcraft.fsutil import publish, temp_beside
+from shotcraft.media.audio import AudioTrack, encode_audio
 
 _STOP = object()
 
@@ -33,6 +34,17 @@ class EncoderSettings:
     pix_fmt: str = "yuv420p"
 
     def options(self) -> dict[str, str]:
+        if self.codec == "libvpx-vp9":
+            return {
+                "crf": str(self.crf + 8),
+                "b": "0",
+                "deadline": "realtime",
+                "cpu-used": "8",
+                "g": str(self.gop),
+                "row-mt": "1",
+            }
+        if self.codec == "prores_ks":
+            return {"profile": "2"}  # ProRes 422
         if self.codec == "libx264":
             return {
                 "crf": str(self.crf),
@@ -40,6 +52,9 @@ class EncoderSettings:
                 "g": str(self.gop),
                 "keyint_min": str(self.gop),
                 "sc_threshold": "0",  # no scene-cut keyframes: every GOP the same length
+                # No B-frames: decode order is display order, so compose can splice GOPs of
+                # different clips (and freshly encoded transitions) without re-timing.
+                "bf": "0",
             }
         return {}
 
@@ -78,6 +93,8 @@ class VideoWriter:
         settings: EncoderSettings,
         queue_size: int = 6,
         threaded: bool = True,
+        audio: AudioTrack | None = None,
+        audio_duration: float = 0.0,
     ) -> None:
         self.path = Path(path)
         self.size = size
@@ -90,6 +107,7 @@ class VideoWriter:
         self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
         self._container = av.open(str(self._tmp), "w", format=container_format(self.path))
         self._stream = open_video_stream(self._container, size, fps, settings)
+        self._audio = encode_audio(self._container, audio, audio_duration) if audio else None
         self._thread: threading.Thread | None = None
         if threaded:
             self._thread = threading.Thread(target=self._run, name="shotcraft-encoder", daemon=True)
@@ -99,6 +117,8 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(array, format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
+            if self._audio is not None and packet.pts is not None:
+                self._audio.mux_until(float(packet.pts * packet.time_base))
 
     def _run(self) -> None:
         while True:
@@ -131,6 +151,8 @@ class VideoWriter:
             raise RenderFailed(f"encoding failed: {self._error}")
         for packet in self._stream.encode():
             self._container.mux(packet)
+        if self._audio is not None:
+            self._audio.mux_until(float("inf"))
         self._container.close()
 
     def abort(self) -> None:

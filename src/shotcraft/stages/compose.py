@@ -1,22 +1,29 @@
-"""compose: several rendered clips into one video, with cuts and transitions."""
+"""compose: several rendered clips into one video; cuts are copied, only transitions encoded."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from shotcraft.errors import MissingInput, Problem, SpecError
+from shotcraft.errors import MissingInput, Problem, SpecError, UsageError
+from shotcraft.media.audio import AudioTrack
 from shotcraft.media.encode import EncoderSettings
-from shotcraft.media.probe import probe
-from shotcraft.media.reel import ReelPart, assemble
+from shotcraft.media.reel import ReelPart, assemble, clip_info
 from shotcraft.project import ShotPaths
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
 from shotcraft.stages.common import Settings, StageResult
 
+FORMATS = {
+    "mp4": EncoderSettings(codec="libx264", crf=20, preset="veryfast"),
+    "mov": EncoderSettings(codec="prores_ks", pix_fmt="yuv422p10le"),
+    "webm": EncoderSettings(codec="libvpx-vp9", crf=24),
+}
 
-def default_output(reel: Reel, settings: Settings) -> Path:
-    return Path(settings.project) / f"{reel.id}.mp4"
+
+def default_output(reel: Reel, settings: Settings, fmt: str = "mp4") -> Path:
+    return Path(settings.project) / f"{reel.id}.{fmt}"
 
 
 def _relative(p: Path) -> str:
@@ -26,21 +33,84 @@ def _relative(p: Path) -> str:
         return str(p)
 
 
-def compose(reel_file: Path, settings: Settings, output: Path | None = None) -> StageResult:
+def _clip_encoder(paths: ShotPaths) -> EncoderSettings | None:
+    """The settings a clip was rendered with (render.json), so fresh GOPs match it."""
+    try:
+        enc = json.loads(paths.render_json.read_text())["encoder"]
+        return EncoderSettings(
+            codec=enc["codec"],
+            crf=enc["crf"],
+            preset=enc["preset"],
+            gop=enc["gop"],
+            pix_fmt=enc["pix_fmt"],
+        )
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def output_format(output: Path | None, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format: '{fmt}' is not one of {', '.join(FORMATS)}")
+        return fmt
+    if output is not None:
+        ext = output.suffix.lower().lstrip(".")
+        if ext not in FORMATS:
+            raise UsageError(
+                f"{output}: unknown video format '.{ext}' (use .mp4, .mov or .webm, or --format)"
+            )
+        return ext
+    return "mp4"
+
+
+def compose(
+    reel_file: Path,
+    settings: Settings,
+    output: Path | None = None,
+    fmt: str | None = None,
+    strict: bool = False,
+    render_missing: bool = False,
+    verbose: bool = False,
+) -> StageResult:
     t0 = time.perf_counter()
     # 1. Check inputs: the reel, its shots, and a rendered clip for each.
     reel = load_reel(reel_file)
-    out = Path(output) if output else default_output(reel, settings)
-    parts, missing, problems = [], [], []
-    durations = []
-    for i, clip in enumerate(reel.clips):
-        shot = load_shot(clip.shot)
-        clip_path = ShotPaths.of(settings.project, shot.id).clip
-        if not clip_path.is_file():
-            missing.append((shot.id, clip.shot))
-            continue
-        info = probe(clip_path)
-        length = info.duration
+    kind = output_format(output, fmt)
+    out = Path(output) if output else default_output(reel, settings, kind)
+    shots = [load_shot(clip.shot) for clip in reel.clips]
+    missing = [
+        (s, c.shot)
+        for s, c in zip(shots, reel.clips, strict=True)
+        if not ShotPaths.of(settings.project, s.id).clip.is_file()
+    ]
+    if missing and render_missing:
+        from shotcraft.stages.common import load_context
+        from shotcraft.stages.render import render
+
+        for _, src in missing:
+            render(load_context(src, settings), settings)
+        missing = []
+    if missing:
+        sid, src = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise MissingInput(
+            f"{reel_file}: clip '{sid.id}' is not rendered yet{more}; run: shotcraft render "
+            f"{_relative(src)} --project {settings.project} (or compose --render-missing)"
+        )
+    parts, durations, problems = [], [], []
+    for i, (shot, clip) in enumerate(zip(shots, reel.clips, strict=True)):
+        paths = ShotPaths.of(settings.project, shot.id)
+        info = clip_info(paths.clip)
+        length = info.frames / float(info.fps)
+        if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
+            problems.append(
+                Problem(
+                    f"clips[{i}]",
+                    f"clip '{shot.id}' is {info.size[0]}x{info.size[1]} at "
+                    f"{float(info.fps):g} fps; "
+                    f"the reel is {reel.size[0]}x{reel.size[1]} at {reel.fps} fps (--strict)",
+                )
+            )
         if clip.trim is not None:
             if clip.trim[0] >= length:
                 problems.append(
@@ -52,40 +122,43 @@ def compose(reel_file: Path, settings: Settings, output: Path | None = None) -> 
                 )
             length = min(clip.trim[1], length) - clip.trim[0]
         durations.append(length)
-        parts.append(ReelPart(clip_path, clip.trim, clip.transition))
-    if missing:
-        sid, src = missing[0]
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise MissingInput(
-            f"{reel_file}: clip '{sid}' is not rendered yet{more}; "
-            f"run: shotcraft render {_relative(src)} --project {settings.project}"
-        )
+        parts.append(ReelPart(paths.clip, clip.trim, clip.transition, _clip_encoder(paths)))
     for i in range(1, len(parts)):
         tr = parts[i].transition
-        if tr.kind != "cut" and tr.duration > min(durations[i - 1], durations[i]) + 1e-9:
+        shortest = min(durations[i - 1], durations[i])
+        if tr.kind != "cut" and tr.duration > shortest + 1e-9:
             problems.append(
                 Problem(
                     f"clips[{i}].transition.duration",
-                    f"{tr.duration:g}s is longer than a clip it joins "
-                    f"({min(durations[i - 1], durations[i]):.2f}s)",
+                    f"{tr.duration:g}s is longer than a clip it joins ({shortest:.2f}s)",
                 )
             )
     if problems:
         raise SpecError(reel_file, problems)
 
-    # 2. Assemble: decode, blend the overlaps, encode.
-    total = sum(round(d * reel.fps) for d in durations)
+    # 2. Assemble: copy whole GOPs, decode and encode only what changes.
+    audio = None
+    if reel.audio is not None:
+        a = reel.audio
+        audio = AudioTrack(a.file, a.volume, a.fade_in, a.fade_out)
+    overlaps = sum(
+        round(p.transition.duration * reel.fps) for p in parts[1:] if p.transition.kind != "cut"
+    )
+    total = sum(round(d * reel.fps) for d in durations) - overlaps
+    encoder = FORMATS[kind]
+    if kind == "mp4":
+        encoder = EncoderSettings(crf=encoder.crf, preset=encoder.preset, gop=reel.fps)
     with settings.reporter.task(f"{reel.id}: compose", total) as advance:
-        frames, warnings = assemble(
-            parts,
-            out,
-            reel.size,
-            reel.fps,
-            EncoderSettings(crf=20, preset="veryfast", gop=reel.fps),
-            advance,
-        )
-    for w in warnings:
+        report = assemble(parts, out, reel.size, reel.fps, encoder, audio, advance)
+    for w in report.warnings:
         settings.reporter.warn(w)
+    if verbose:
+        for note in report.notes:
+            settings.reporter.info(f"{reel.id}: {note}")
+        settings.reporter.info(
+            f"{reel.id}: {report.mode}: {report.frames_copied} frames copied, "
+            f"{report.frames_reencoded} re-encoded"
+        )
     return StageResult(
         "compose",
         reel.id,
@@ -93,11 +166,15 @@ def compose(reel_file: Path, settings: Settings, output: Path | None = None) -> 
         (str(out),),
         time.perf_counter() - t0,
         {
-            "frames": frames,
-            "frames_reencoded": frames,
-            "frames_copied": 0,
+            "frames": report.frames,
+            "frames_copied": report.frames_copied,
+            "frames_reencoded": report.frames_reencoded,
+            "mode": report.mode,
             "clips": len(parts),
             "size": list(reel.size),
             "fps": reel.fps,
+            "format": kind,
+            "audio": audio is not None,
+            "notes": report.notes,
         },
     )
