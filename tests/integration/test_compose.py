@@ -221,3 +221,26 @@ def test_strict_refuses_and_render_missing_renders(
     assert r.exit_code == 3 and "--strict" in r.output
     r = cli("compose", reel, "-o", tmp_path / "x.avi")
     assert r.exit_code == 2 and ".avi" in r.output
+
+
+def test_title_card_clip(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], tmp_path: Path, project: Path
+) -> None:
+    shots = _render_three(cli, simple_shot)
+    reel = tmp_path / "t.toml"
+    reel.write_text(
+        "version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n"
+        "[[clips]]\ntitle = { text = 'THE END', duration = 1.0, color = '#102030' }\n"
+        f"[[clips]]\nshot = '{shots[0]}'\ntransition = {{ kind = 'crossfade', duration = 0.25 }}\n"
+    )
+    r = cli("compose", reel, "--json")
+    assert r.exit_code == 0, r.output
+    decoded = list(frames(project / "t.mp4"))
+    assert len(decoded) == 12 + 24 - 3
+    first = decoded[0].astype(int)
+    assert np.abs(first[5, 5] - [0x10, 0x20, 0x30]).max() < 8  # the card's colour
+    assert (first.max(axis=2) > 200).sum() > 20  # light text on it
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = 1\n[[clips]]\ntitle = { duration = 1.0 }\n")
+    r = cli("compose", bad)
+    assert r.exit_code == 3 and "clips[0].title.text: is required" in r.output

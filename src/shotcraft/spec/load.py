@@ -31,6 +31,7 @@ from shotcraft.spec.model import (
     Shot,
     Subject,
     SubjectKey,
+    TitleCard,
     Transition,
 )
 
@@ -347,12 +348,13 @@ def load_reel(path: Path | str) -> Reel:
     arr = c.array(data.get("clips", []), "clips", MAX_CLIPS, min_len=1) or []
     for i, cl in enumerate(arr):
         cp = f"clips[{i}]"
-        t = c.table(cl, cp, ("shot", "trim", "transition"))
+        t = c.table(cl, cp, ("shot", "title", "trim", "transition"))
         if t is None:
             continue
         shot = c.asset(t, "shot", cp)
-        if "shot" not in t:
-            c.fail(f"{cp}.shot", "is required (the path of a shot file)")
+        title = _title(c, t["title"], f"{cp}.title") if "title" in t else None
+        if ("shot" in t) == ("title" in t):
+            c.fail(cp, "needs either `shot` (a shot file) or `title` (a title card), not both")
         trim = None
         if "trim" in t:
             trim = c.vec2(t["trim"], f"{cp}.trim", 0.0, MAX_DURATION)
@@ -362,8 +364,8 @@ def load_reel(path: Path | str) -> Reel:
         transition = Transition()
         if "transition" in t:
             transition = _transition(c, t["transition"], f"{cp}.transition", first=i == 0)
-        if shot is not None:
-            clips.append(ReelClip(shot, trim, transition))
+        if shot is not None or title is not None:
+            clips.append(ReelClip(shot, trim, transition, title))
     audio = None
     if "audio" in data:
         at = c.table(data["audio"], "audio", ("file", "volume", "fade_in", "fade_out")) or {}
@@ -378,6 +380,24 @@ def load_reel(path: Path | str) -> Reel:
     if c.problems:
         raise SpecError(path, c.problems)
     return Reel(rid, path.resolve(), size, fps, tuple(clips), audio)
+
+
+def _title(c: Checker, raw: Any, path: str) -> TitleCard | None:
+    t = c.table(raw, path, ("text", "duration", "color", "text_color", "size", "plate"))
+    if t is None:
+        return None
+    text = c.string(t, "text", path, max_len=200)
+    color = c.color(t["color"], f"{path}.color") if "color" in t else (0, 0, 0)
+    ink = c.color(t["text_color"], f"{path}.text_color") if "text_color" in t else (240, 240, 240)
+    card = TitleCard(
+        text=text or "",
+        duration=c.number(t, "duration", path, 0.0, MAX_DURATION, default=2.0, lo_open=True),
+        color=color or (0, 0, 0),
+        text_color=ink or (240, 240, 240),
+        size=c.number(t, "size", path, 0.01, 0.5, default=0.08),
+        plate=c.asset(t, "plate", path),
+    )
+    return card
 
 
 def _transition(c: Checker, raw: Any, path: str, first: bool) -> Transition:

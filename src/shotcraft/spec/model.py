@@ -121,10 +121,23 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class TitleCard:
+    """A clip made of text: over a colour, or over a shot's plate."""
+
+    text: str
+    duration: float = 2.0
+    color: Color = (0, 0, 0)
+    text_color: Color = (240, 240, 240)
+    size: float = 0.08  # text height, fraction of the frame height
+    plate: Path | None = None  # a shot file whose background is drawn behind the text
+
+
+@dataclass(frozen=True, slots=True)
 class ReelClip:
-    shot: Path
+    shot: Path | None
     trim: tuple[float, float] | None = None
     transition: Transition = field(default_factory=Transition)
+    title: TitleCard | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from shotcraft.project import ShotPaths
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
 from shotcraft.stages.common import Settings, StageResult
+from shotcraft.stages.title import title_clip
 
 FORMATS = {
     "mp4": EncoderSettings(codec="libx264", crf=20, preset="veryfast"),
@@ -77,10 +78,10 @@ def compose(
     reel = load_reel(reel_file)
     kind = output_format(output, fmt)
     out = Path(output) if output else default_output(reel, settings, kind)
-    shots = [load_shot(clip.shot) for clip in reel.clips]
+    shots = {i: load_shot(c.shot) for i, c in enumerate(reel.clips) if c.shot is not None}
     missing = [
-        (s, c.shot)
-        for s, c in zip(shots, reel.clips, strict=True)
+        (s, reel.clips[i].shot)
+        for i, s in shots.items()
         if not ShotPaths.of(settings.project, s.id).clip.is_file()
     ]
     if missing and render_missing:
@@ -88,25 +89,32 @@ def compose(
         from shotcraft.stages.render import render
 
         for _, src in missing:
-            render(load_context(src, settings), settings)
+            render(load_context(Path(str(src)), settings), settings)
         missing = []
     if missing:
         sid, src = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise MissingInput(
             f"{reel_file}: clip '{sid.id}' is not rendered yet{more}; run: shotcraft render "
-            f"{_relative(src)} --project {settings.project} (or compose --render-missing)"
+            f"{_relative(Path(str(src)))} --project {settings.project} "
+            "(or compose --render-missing)"
         )
     parts, durations, problems = [], [], []
-    for i, (shot, clip) in enumerate(zip(shots, reel.clips, strict=True)):
-        paths = ShotPaths.of(settings.project, shot.id)
-        info = clip_info(paths.clip)
+    for i, clip in enumerate(reel.clips):
+        encoder: EncoderSettings | None
+        if clip.title is not None:
+            clip_path = title_clip(clip.title, reel.size, reel.fps, settings.project)
+            name, encoder = "title", EncoderSettings(gop=reel.fps)
+        else:
+            paths = ShotPaths.of(settings.project, shots[i].id)
+            clip_path, name, encoder = paths.clip, shots[i].id, _clip_encoder(paths)
+        info = clip_info(clip_path)
         length = info.frames / float(info.fps)
         if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
             problems.append(
                 Problem(
                     f"clips[{i}]",
-                    f"clip '{shot.id}' is {info.size[0]}x{info.size[1]} at "
+                    f"clip '{name}' is {info.size[0]}x{info.size[1]} at "
                     f"{float(info.fps):g} fps; "
                     f"the reel is {reel.size[0]}x{reel.size[1]} at {reel.fps} fps (--strict)",
                 )
@@ -116,13 +124,12 @@ def compose(
                 problems.append(
                     Problem(
                         f"clips[{i}].trim",
-                        f"starts at {clip.trim[0]:g}s but "
-                        f"the clip '{shot.id}' is {length:.2f}s long",
+                        f"starts at {clip.trim[0]:g}s but the clip '{name}' is {length:.2f}s long",
                     )
                 )
             length = min(clip.trim[1], length) - clip.trim[0]
         durations.append(length)
-        parts.append(ReelPart(paths.clip, clip.trim, clip.transition, _clip_encoder(paths)))
+        parts.append(ReelPart(clip_path, clip.trim, clip.transition, encoder))
     for i in range(1, len(parts)):
         tr = parts[i].transition
         shortest = min(durations[i - 1], durations[i])
@@ -145,11 +152,13 @@ def compose(
         round(p.transition.duration * reel.fps) for p in parts[1:] if p.transition.kind != "cut"
     )
     total = sum(round(d * reel.fps) for d in durations) - overlaps
-    encoder = FORMATS[kind]
+    reel_encoder = FORMATS[kind]
     if kind == "mp4":
-        encoder = EncoderSettings(crf=encoder.crf, preset=encoder.preset, gop=reel.fps)
+        reel_encoder = EncoderSettings(
+            crf=reel_encoder.crf, preset=reel_encoder.preset, gop=reel.fps
+        )
     with settings.reporter.task(f"{reel.id}: compose", total) as advance:
-        report = assemble(parts, out, reel.size, reel.fps, encoder, audio, advance)
+        report = assemble(parts, out, reel.size, reel.fps, reel_encoder, audio, advance)
     for w in report.warnings:
         settings.reporter.warn(w)
     if verbose:
