@@ -94,3 +94,13 @@ def simple_shot(write_shot: Callable[..., Path]) -> Callable[..., Path]:
         return write_shot(SIMPLE_SHOT.format(x0=x0, x1=x1), name)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random diffusers pipeline on disk (built once per session, no network)."""
+    pytest.importorskip("diffusers")
+    pytest.importorskip("torch")
+    from tests.tiny_model import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("models"))

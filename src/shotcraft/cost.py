@@ -34,6 +34,7 @@ class RenderEstimate:
     layers_to_make: int
     layers_cached: int
     breakdown: dict[str, float]
+    denoiser_calls: int = 0  # evaluations the render is expected to make
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class RenderEstimate:
             "megapixels_per_frame": round(self.megapixels, 4),
             "layers_to_make": self.layers_to_make,
             "layers_cached": self.layers_cached,
+            "denoiser_calls": self.denoiser_calls,
             "breakdown": {k: round(v, 3) for k, v in self.breakdown.items()},
         }
 
@@ -185,3 +187,42 @@ def estimate(
             "overhead": FIXED_OVERHEAD,
         },
     )
+
+
+def _measure_model(backend: Any) -> dict[str, float]:
+    """Seconds per denoiser step against image size: two short paints at two sizes."""
+    m = backend._multiple()
+    points = []
+    backend._generate("calibration", (m * 2, m * 2), 0)  # load and warm up
+    for side in (m * 2, m * 4):
+        calls = backend.denoiser_calls
+        t0 = time.perf_counter()
+        backend._generate("calibration", (side, side), 0)
+        steps = max(1, backend.denoiser_calls - calls)
+        points.append((side * side / 1e6, (time.perf_counter() - t0) / steps))
+    (x0, y0), (x1, y1) = points
+    slope = max(0.0, (y1 - y0) / (x1 - x0)) if x1 > x0 else 0.0
+    return {"step_s": max(0.0, y0 - slope * x0), "step_s_per_mpix": slope, "multiple": m}
+
+
+def model_rates(
+    cache_root: Path, backend: Any, reporter: Reporter | None = None
+) -> dict[str, float]:
+    """The denoiser rates of this model on this device, measured once and kept."""
+    reporter = reporter or SilentReporter()
+    key = f"{backend.identity}@{backend.device_request}"
+    data = load_calibration(cache_root)
+    if key in data.get("models", {}):
+        return dict(data["models"][key])
+    reporter.info(f"calibrating model '{backend.model.id}' on this device (once)")
+    rates = _measure_model(backend)
+    Path(cache_root).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(cache_root) / "calibration.lock")):
+        data = load_calibration(cache_root) or {"schema": CAL_SCHEMA, "presets": {}}
+        data.setdefault("models", {})[key] = rates
+        write_json(calibration_path(cache_root), data)
+    return rates
+
+
+def denoise_seconds(rates: dict[str, float], steps: int, size: tuple[int, int]) -> float:
+    return steps * (rates["step_s"] + rates["step_s_per_mpix"] * size[0] * size[1] / 1e6)

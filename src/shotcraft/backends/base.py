@@ -13,6 +13,7 @@ from shotcraft.spec.model import Background, Subject
 class Backend(Protocol):
     name: str
     version: str
+    denoiser_calls: int
 
     def plate_spec(self, background: Background, size: tuple[int, int]) -> dict[str, Any]:
         """The cache key spec of a plate: everything that changes its pixels."""

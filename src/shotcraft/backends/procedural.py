@@ -36,6 +36,7 @@ def subject_color(subject: Subject) -> tuple[int, int, int]:
 class ProceduralBackend:
     name = "procedural"
     version = __version__
+    denoiser_calls = 0  # draws, never denoises
 
     def plate_spec(self, background: Background, size: tuple[int, int]) -> dict[str, Any]:
         spec: dict[str, Any] = {

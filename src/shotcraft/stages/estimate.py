@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from shotcraft import cost
 from shotcraft.backends import get_backend
 from shotcraft.layout.planner import plan
 from shotcraft.motion.track import compute_motion
 from shotcraft.stages.common import Settings, ShotContext, render_size
+from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import plan_layers
 
 
@@ -23,7 +27,7 @@ def render_estimate(
     plate_cached = cache.contains(lp.plate_spec)
     sprites_cached = sum(cache.contains(s) for s in lp.sprite_specs.values())
     rates = cost.rates_for(cache.root, preset.encoder_preset, settings.reporter)
-    return cost.estimate(
+    base = cost.estimate(
         rates,
         frames=shot.frames,
         size=size,
@@ -31,4 +35,36 @@ def render_estimate(
         plate_size=None if plate_cached else lp.plate_size,
         sprites_to_make=len(lp.sprite_specs) - sprites_cached,
         layers_cached=int(plate_cached) + sprites_cached,
+    )
+    model = getattr(backend, "model", None)
+    if model is None:
+        return base
+    painter: Any = backend
+    # Denoiser work: layers still to paint, then harmonized key frames (assumed not cached:
+    # their keys are the composites' digests, known only once the layers exist).
+    mrates = cost.model_rates(cache.root, backend, settings.reporter)
+    paint, calls = 0.0, 0
+    todo = [(lp.plate_spec, lp.plate_size)] + [
+        (spec, (round(lp.sprite_heights[sid] * layout.subject(sid).aspect), lp.sprite_heights[sid]))
+        for sid, spec in lp.sprite_specs.items()
+    ]
+    for spec, px in todo:
+        if spec.get("backend") == backend.name and not cache.contains(spec):
+            paint += cost.denoise_seconds(
+                mrates, model.steps, painter.gen_size(px, int(mrates["multiple"]))
+            )
+            calls += model.steps
+    harmonize = 0.0
+    if preset.harmonize:
+        keys = len(key_frames(shot.frames, model.every))
+        steps = painter.harmonize_steps()
+        harmonize = keys * cost.denoise_seconds(
+            mrates, steps, painter.gen_size(size, int(mrates["multiple"]))
+        )
+        calls += keys * steps
+    return dataclasses.replace(
+        base,
+        seconds=base.seconds + paint + harmonize,
+        denoiser_calls=calls,
+        breakdown={**base.breakdown, "painting": paint, "harmonize": harmonize},
     )

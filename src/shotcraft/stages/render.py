@@ -25,6 +25,7 @@ from shotcraft.stages.common import (
     render_size,
 )
 from shotcraft.stages.estimate import render_estimate
+from shotcraft.stages.harmonize import Coherence, Harmonizer
 from shotcraft.stages.layers import fetch_layers, plan_layers
 from shotcraft.stages.refine import layout_path, refine
 
@@ -84,19 +85,49 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     # 4. Layers through the cache: hash, look up, make on a miss.
     t_layers = time.perf_counter()
     lp = plan_layers(backend, shot, layout, motion, preset.scale, size[1])
-    layers = fetch_layers(settings.cache, backend, shot, layout, lp)
+    calls_before = backend.denoiser_calls
+    painting = _paint_steps(backend, settings, lp)
+    with settings.reporter.task(f"{shot.id}: painting layers", painting) as advance:
+        _on_step(backend, advance)
+        layers = fetch_layers(settings.cache, backend, shot, layout, lp)
     t_layers = time.perf_counter() - t_layers
 
-    # 5. Composite and encode every frame, the encoder running on its own thread.
+    # 5. Composite (and harmonize) every frame, the encoder running on its own thread.
     t_frames = time.perf_counter()
     comp = Compositor(layers.plate, size, layers.sprites)
     enc = encoder_settings(ctx)
+    coherence = Coherence(motion, size, lp.plate_size)
+    harmonizer = None
+    if preset.harmonize and shot.model is not None and hasattr(backend, "harmonize"):
+        prompt = ", ".join(
+            p for p in [shot.background.prompt, *(s.prompt for s in shot.subjects)] if p
+        )
+        harmonizer = Harmonizer(
+            backend,
+            settings.cache,
+            comp,
+            motion,
+            lp.plate_size,
+            shot.model.every,
+            prompt,
+            shot.seed,
+            preset.samples,
+            preset.shutter,
+        )
+        frames = harmonizer.frames()
+    else:
+        frames = (
+            comp.frame_array(motion, i, preset.samples, preset.shutter)
+            for i in range(motion.frames)
+        )
     with (
         settings.reporter.task(f"{shot.id}: render", motion.frames) as advance,
         VideoWriter(paths.clip, size, shot.fps, enc) as writer,
     ):
-        for i in range(motion.frames):
-            writer.write(comp.frame_array(motion, i, preset.samples, preset.shutter))
+        _on_step(backend, None)
+        for frame in frames:
+            writer.write(frame)
+            coherence.add(frame)
             advance(1)
     t_frames = time.perf_counter() - t_frames
 
@@ -121,7 +152,16 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
         "cache": cache_report,
         "reused": reused,
-        "denoiser_calls": 0,
+        "denoiser_calls": backend.denoiser_calls - calls_before,
+        "harmonize": None
+        if harmonizer is None
+        else {
+            "every": harmonizer.every,
+            "key_frames": harmonizer.hits + harmonizer.misses,
+            "from_cache": harmonizer.hits,
+            "repainted": harmonizer.repainted,
+        },
+        "coherence": coherence.report(),
         "encoder": enc.describe(),
     }
     write_json(paths.render_json, report)
@@ -135,6 +175,25 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         actual,
         {"frames": motion.frames, "reused": reused, "estimate_seconds": report["estimate_seconds"]},
     )
+
+
+def _paint_steps(backend: Any, settings: Settings, lp: Any) -> int:
+    """Denoiser steps the layers still to make will take (0 for the procedural backend)."""
+    model = getattr(backend, "model", None)
+    if model is None:
+        return 0
+    cache = settings.cache
+    todo = [lp.plate_spec, *lp.sprite_specs.values()]
+    return sum(
+        model.steps
+        for spec in todo
+        if spec.get("backend") == backend.name and not cache.contains(spec)
+    )
+
+
+def _on_step(backend: Any, advance: Any) -> None:
+    if hasattr(backend, "on_step"):
+        backend.on_step = None if advance is None else (lambda: advance(1))
 
 
 def settings_without_force(settings: Settings) -> Settings:

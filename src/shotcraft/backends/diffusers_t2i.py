@@ -1,0 +1,267 @@
+"""The diffusers backend: plates and sprites by text-to-image, frames harmonized by
+image-to-image. torch and diffusers are imported here and nowhere else.
+
+Sprites are painted on a flat green key colour (the prompt gets SPRITE_SUFFIX) and the green
+is keyed out to alpha. Keying works for subjects that are not themselves saturated green;
+give such a subject an RGBA `image` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from shotcraft import __version__
+from shotcraft.backends.procedural import ProceduralBackend, background_seed
+from shotcraft.draw.procedural import premultiplied_resize
+from shotcraft.errors import BackendUnavailable, RenderFailed
+from shotcraft.layout.planner import SubjectLayout, stable_hash
+from shotcraft.spec.model import Background, ModelSpec, Subject
+
+SPRITE_SUFFIX = ", full body, centered, isolated on a plain flat pure green background"
+MAX_SIDE = 1024  # plates are painted at most this big on the long side, then scaled
+
+log = logging.getLogger("shotcraft")
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable("--device cuda: no CUDA device is available here")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def model_identity(model_id: str) -> str:
+    """What identifies the weights in a cache key: the hub id, or for a local folder a digest
+    of its layout and the head of each weight file (not its path, which may move)."""
+    folder = Path(model_id).expanduser()
+    if not folder.is_dir():
+        return model_id
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(str(p.stat().st_size).encode())
+            with open(p, "rb") as f:
+                h.update(f.read(1 << 20))
+    return "local:" + h.hexdigest()
+
+
+def key_out_green(img: Image.Image) -> Image.Image:
+    """Green screen to alpha: greener than its red and blue means transparent; despill edges."""
+    rgb = np.asarray(img.convert("RGB")).astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    green = g - np.maximum(r, b)
+    alpha = 1.0 - np.clip((green - 40.0) / 60.0, 0.0, 1.0)
+    rgb[..., 1] = np.where(alpha < 1.0, np.minimum(g, np.maximum(r, b)), g)  # despill
+    out = np.dstack([rgb, alpha * 255.0]).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(out, "RGBA")
+
+
+def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """Newer diffusers call it `dtype` and deprecate `torch_dtype`; older know only the latter."""
+    from diffusers.utils import deprecation_utils
+
+    renamed = hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE")
+    return {"dtype": dtype} if renamed else {"torch_dtype": dtype}
+
+
+class DiffusersBackend:
+    name = "diffusers"
+
+    def __init__(self, model: ModelSpec, device: str = "auto") -> None:
+        import diffusers
+
+        for noisy in ("diffusers", "transformers"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.model = model
+        self.version = f"{__version__}+diffusers-{diffusers.__version__}"
+        self.device_request = device
+        self.identity = model_identity(model.id)
+        self.denoiser_calls = 0
+        self.on_step: Callable[[], None] | None = None
+        self._t2i: Any = None
+        self._i2i: Any = None
+        self._procedural = ProceduralBackend()
+
+    # --- loading -----------------------------------------------------------------------
+    def _count(self, *_: Any) -> None:
+        self.denoiser_calls += 1
+        if self.on_step is not None:
+            self.on_step()
+
+    @property
+    def pipe(self) -> Any:
+        if self._t2i is None:
+            import torch
+            from diffusers import AutoPipelineForText2Image
+
+            self.device = resolve_device(self.device_request)
+            dtype = torch.float16 if self.device in ("cuda", "mps") else torch.float32
+            try:
+                pipe = AutoPipelineForText2Image.from_pretrained(
+                    self.model.id,
+                    revision=self.model.revision,
+                    torch_dtype=dtype,
+                    use_safetensors=True,
+                )
+            except (OSError, ValueError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise BackendUnavailable(
+                    f"model '{self.model.id}' could not be loaded ({first}); name a local "
+                    "folder, or download the hub id first (huggingface-cli download ID); "
+                    "safetensors weights are required"
+                ) from None
+            pipe.to(self.device)
+            pipe.set_progress_bar_config(disable=True)
+            denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+            if denoiser is None:
+                raise BackendUnavailable(f"model '{self.model.id}' has no unet or transformer")
+            denoiser.register_forward_hook(self._count)
+            self._t2i = pipe
+        return self._t2i
+
+    @property
+    def img2img(self) -> Any:
+        if self._i2i is None:
+            from diffusers import AutoPipelineForImage2Image
+
+            self._i2i = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._i2i.set_progress_bar_config(disable=True)
+        return self._i2i
+
+    def _multiple(self) -> int:
+        return int(getattr(self.pipe, "vae_scale_factor", 8)) * 8
+
+    def gen_size(self, size: tuple[int, int], multiple: int | None = None) -> tuple[int, int]:
+        """The size to paint at: within MAX_SIDE, rounded to what the model accepts."""
+        w, h = size
+        k = min(1.0, MAX_SIDE / max(w, h))
+        m = multiple or self._multiple()
+        return (max(m, round(w * k / m) * m), max(m, round(h * k / m) * m))
+
+    def _generate(self, prompt: str, size: tuple[int, int], seed: int) -> Image.Image:
+        import torch
+
+        gw, gh = self.gen_size(size)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        try:
+            out = self.pipe(
+                prompt,
+                negative_prompt=self.model.negative or None,
+                num_inference_steps=self.model.steps,
+                guidance_scale=self.model.guidance,
+                height=gh,
+                width=gw,
+                generator=generator,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise RenderFailed(f"model '{self.model.id}' failed to paint: {e}") from None
+        return out.images[0].convert("RGB")
+
+    def _spec(self, kind: str, **extra: Any) -> dict[str, Any]:
+        m = self.model
+        return {
+            "kind": kind,
+            "backend": self.name,
+            "backend_version": self.version,
+            "model": self.identity,
+            "revision": m.revision,
+            "steps": m.steps,
+            "guidance": m.guidance,
+            "negative": m.negative,
+            "scheduler": "default",
+            **extra,
+        }
+
+    # --- plates ------------------------------------------------------------------------
+    def plate_spec(self, background: Background, size: tuple[int, int]) -> dict[str, Any]:
+        if background.image is not None:
+            return self._procedural.plate_spec(background, size)
+        return self._spec(
+            "plate",
+            prompt=background.prompt or "a landscape",
+            seed=background_seed(background),
+            size=list(size),
+        )
+
+    def plate(self, background: Background, size: tuple[int, int]) -> Image.Image:
+        if background.image is not None:
+            return self._procedural.plate(background, size)
+        img = self._generate(background.prompt or "a landscape", size, background_seed(background))
+        return img.resize(size, Image.Resampling.LANCZOS)
+
+    # --- sprites -----------------------------------------------------------------------
+    def sprite_spec(self, subject: Subject, sl: SubjectLayout, height: int) -> dict[str, Any]:
+        if subject.image is not None:
+            return self._procedural.sprite_spec(subject, sl, height)
+        return self._spec(
+            "sprite",
+            prompt=(subject.prompt or subject.id) + SPRITE_SUFFIX,
+            seed=stable_hash(subject.id) % 2**32,
+            height=height,
+            aspect=round(sl.aspect, 4),
+        )
+
+    def sprite(self, subject: Subject, sl: SubjectLayout, height: int) -> Image.Image:
+        if subject.image is not None:
+            return self._procedural.sprite(subject, sl, height)
+        w = max(4, round(height * sl.aspect))
+        size = (max(w, 64), max(height, 64))
+        img = self._generate(
+            (subject.prompt or subject.id) + SPRITE_SUFFIX, size, stable_hash(subject.id) % 2**32
+        )
+        return premultiplied_resize(key_out_green(img), (w, height))
+
+    # --- harmonize ---------------------------------------------------------------------
+    def harmonize_spec(
+        self, composite_digest: str, size: tuple[int, int], seed: int
+    ) -> dict[str, Any]:
+        return self._spec(
+            "frame",
+            composite=composite_digest,
+            strength=self.model.strength,
+            seed=seed,
+            size=list(size),
+        )
+
+    def harmonize(self, composite: Image.Image, prompt: str, seed: int) -> Image.Image:
+        """Image-to-image at low strength with the same noise (seed) for every frame."""
+        import torch
+
+        size = composite.size
+        gw, gh = self.gen_size(size)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        try:
+            out = self.img2img(
+                prompt or "a film still",
+                image=composite.resize((gw, gh), Image.Resampling.LANCZOS),
+                strength=self.model.strength,
+                num_inference_steps=self.model.steps,
+                guidance_scale=self.model.guidance,
+                negative_prompt=self.model.negative or None,
+                generator=generator,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise RenderFailed(f"model '{self.model.id}' failed to harmonize: {e}") from None
+        return out.images[0].convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+    def harmonize_steps(self) -> int:
+        """Denoiser evaluations one harmonized frame costs (what img2img runs at `strength`)."""
+        return max(1, int(self.model.steps * self.model.strength))

@@ -1,0 +1,155 @@
+"""The diffusers backend with a tiny random model: the real loading and pipeline code,
+counted in denoiser calls (what render.json reports, from a hook on the denoiser)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shotcraft.media.probe import probe
+
+pytestmark = pytest.mark.diffusion
+
+SHOT = """\
+version = 1
+[shot]
+duration = 2.0
+fps = 12
+size = [96, 64]
+seed = 4
+preset = "{preset}"
+[model]
+id = "{model}"
+steps = 4
+strength = 0.5
+every = {every}
+[background]
+prompt = "misty pine forest at dawn"
+[[subjects]]
+id = "fox"
+prompt = "a red fox"
+place = "left, ground"
+keys = [ {{ t = 0.0, at = [0.2, 0.9] }}, {{ t = 1.0, at = [0.5, 0.9], ease = "linear" }},
+         {{ t = 2.0, at = [{x_end}, 0.9], ease = "linear" }} ]
+"""
+
+
+@pytest.fixture
+def model_shot(write_shot: Callable[..., Path], tiny_model: Path) -> Callable[..., Path]:
+    def make(
+        name: str = "fox.toml", preset: str = "preview", every: int = 4, x_end: float = 0.8
+    ) -> Path:
+        return write_shot(
+            SHOT.format(model=tiny_model, preset=preset, every=every, x_end=x_end), name
+        )
+
+    return make
+
+
+def _report(project: Path, sid: str) -> dict:
+    return json.loads((project / sid / "render.json").read_text())
+
+
+def test_paints_plate_and_sprite_once_and_reuses_them(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path
+) -> None:
+    r = cli("render", model_shot("a.toml"))
+    assert r.exit_code == 0, r.output
+    first = _report(project, "a")
+    assert first["backend"]["name"] == "diffusers"
+    assert first["denoiser_calls"] == 4 + 4  # plate and one sprite, 4 steps each
+    assert first["cache"]["plate"]["hit"] is False
+    info = probe(project / "a" / "clip.mp4")
+    assert info.frames == 24 and info.size == (96, 64)
+
+    # a second shot with the same background makes no plate (and here, no sprite either)
+    assert cli("render", model_shot("b.toml")).exit_code == 0
+    second = _report(project, "b")
+    assert second["cache"]["plate"]["hit"] is True
+    assert second["denoiser_calls"] == 0
+
+    # an unchanged re-render makes none
+    r = cli("render", model_shot("a.toml"))
+    assert "up to date" in r.output
+    assert cli("render", "--force", model_shot("a.toml")).exit_code == 0
+    assert _report(project, "a")["denoiser_calls"] == 0
+
+
+def test_sprites_are_keyed_out_to_alpha() -> None:
+    from shotcraft.backends.diffusers_t2i import key_out_green
+
+    img = np.zeros((4, 8, 3), dtype=np.uint8)
+    img[:, :4] = (20, 230, 30)  # the key colour
+    img[:, 4:] = (200, 60, 40)  # the subject
+    alpha = np.asarray(key_out_green(Image.fromarray(img)))[..., 3]
+    assert (alpha[:, :4] == 0).all() and (alpha[:, 4:] == 255).all()
+
+
+def test_harmonize_every_4th_frame_costs_a_quarter(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path, tmp_path: Path
+) -> None:
+    calls = {}
+    for every in (1, 4):
+        shot = model_shot(f"h{every}.toml", preset="final", every=every)
+        cache = tmp_path / f"cache-{every}"
+        r = cli("render", shot, "--cache", cache)
+        assert r.exit_code == 0, r.output
+        rep = _report(project, f"h{every}")
+        calls[every] = rep["denoiser_calls"] - 8  # less the plate and sprite
+        assert rep["harmonize"]["key_frames"] == 24 // every
+        assert probe(project / f"h{every}" / "clip.mp4").frames == 24
+        assert 0.0 <= rep["coherence"]["temporal_flicker"] <= 1.0
+        assert rep["coherence"]["warping_error"] >= 0.0
+    assert calls[1] == 24 * 2  # 4 steps at strength 0.5: 2 evaluations a frame
+    assert calls[4] * 4 == calls[1]
+
+
+def test_changing_the_second_half_repaints_only_the_second_half(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path
+) -> None:
+    shot = model_shot("half.toml", preset="final", every=4, x_end=0.8)
+    assert cli("render", shot).exit_code == 0
+    assert len(_report(project, "half")["harmonize"]["repainted"]) == 6
+    shot.write_text(shot.read_text().replace("at = [0.8, 0.9]", "at = [0.7, 0.6]"))
+    assert cli("render", shot).exit_code == 0
+    rep = _report(project, "half")
+    repainted = rep["harmonize"]["repainted"]
+    assert repainted and all(i >= 12 for i in repainted)  # t >= 1.0 s: the changed half
+    assert rep["harmonize"]["from_cache"] >= 3
+    assert rep["denoiser_calls"] == len(repainted) * 2
+
+
+def test_budget_below_the_estimate_exits_6_having_made_nothing(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path, cache_dir: Path
+) -> None:
+    shot = model_shot("b6.toml", preset="final", every=1)
+    data = json.loads(cli("sketch", "--json", shot).stdout)
+    est = data["estimate"]
+    assert est["denoiser_calls"] == 8 + 24 * 2
+    r = cli("render", "--budget", str(est["seconds"] / 10), shot)
+    assert r.exit_code == 6 and "over the budget" in r.output
+    assert not (project / "b6" / "clip.mp4").exists()
+    assert not (cache_dir / "objects").exists()
+
+
+def test_estimate_and_actual_are_side_by_side(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path
+) -> None:
+    assert cli("render", model_shot("e.toml", preset="final")).exit_code == 0
+    rep = _report(project, "e")
+    assert rep["estimate_seconds"] > 0 and rep["actual_seconds"] > 0
+    assert rep["estimate"]["denoiser_calls"] == rep["denoiser_calls"]
+
+
+def test_a_model_that_cannot_be_loaded_exits_4(
+    cli: Callable[..., object], write_shot: Callable[..., Path], tmp_path: Path
+) -> None:
+    shot = write_shot(f"version = 1\n[model]\nid = '{tmp_path / 'no-such-model'}'\n", "m.toml")
+    r = cli("render", shot)
+    assert r.exit_code == 4
+    assert "could not be loaded" in r.output and "Traceback" not in r.output
