@@ -14,7 +14,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from shotcraft.errors import ShotcraftError
 from shotcraft.progress import Advance, _ignore
@@ -47,6 +46,14 @@ class Output:
             yield _ignore
             return
         if self.interactive:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             cols = (
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RATE = 48000
 FRAME = 1024  # AAC frame size
@@ -23,6 +25,8 @@ class AudioTrack:
 
 def load_samples(path: Path) -> np.ndarray:
     """The whole file as float32 stereo at 48 kHz, shape (2, n)."""
+    import numpy as np
+
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
     chunks = []
     with av.open(str(path)) as c:
@@ -38,6 +42,8 @@ def load_samples(path: Path) -> np.ndarray:
 
 def shape_track(samples: np.ndarray, track: AudioTrack, duration: float) -> np.ndarray:
     """Trim or pad with silence to the reel's duration; apply volume and fades."""
+    import numpy as np
+
     n = round(duration * RATE)
     out = np.zeros((2, n), dtype=np.float32)
     m = min(n, samples.shape[1])
@@ -72,6 +78,8 @@ class AudioMuxer:
 
 def encode_audio(container: Any, track: AudioTrack, duration: float) -> AudioMuxer:
     """Add an AAC stream to `container` and encode the whole shaped track up front (small)."""
+    import numpy as np
+
     stream = container.add_stream("aac", rate=RATE)
     stream.codec_context.layout = "stereo"
     stream.codec_context.bit_rate = 160_000

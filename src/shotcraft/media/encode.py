@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
-import numpy as np
 
 from shotcraft.errors import RenderFailed
 from shotcraft.fsutil import publish, temp_beside
 from shotcraft.media.audio import AudioTrack, encode_audio
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STOP = object()
 
@@ -138,7 +140,7 @@ class VideoWriter:
         if self._error is not None:
             raise RenderFailed(f"encoding failed: {self._error}")
         if self._threaded:
-            self._queue.put(np.ascontiguousarray(array))
+            self._queue.put(array)
         else:
             self._encode(array)
         self.frames += 1

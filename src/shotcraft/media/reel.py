@@ -16,16 +16,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
-from PIL import Image
 
 from shotcraft.fsutil import publish, temp_beside
 from shotcraft.media.audio import AudioTrack, encode_audio
 from shotcraft.media.encode import EncoderSettings, VideoWriter, container_format
 from shotcraft.progress import _ignore
 from shotcraft.spec.model import Transition
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,8 @@ def _decode_range(
     path: Path, start: int, end: int, size: tuple[int, int], fps: int, warnings: list[str]
 ) -> Iterator[np.ndarray]:
     """Frames [start, end) of a clip in reel frames: seek, decode, resample, scale."""
+    import numpy as np
+
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
@@ -241,6 +245,9 @@ def _warn(warnings: list[str], text: str) -> None:
 
 
 def _conform(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import numpy as np
+    from PIL import Image
+
     if (frame.shape[1], frame.shape[0]) == size:
         return frame
     return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
@@ -248,6 +255,8 @@ def _conform(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def blend(a: np.ndarray, b: np.ndarray, k: float, tr: Transition) -> np.ndarray:
     """Frame k (0..1) of a transition from a to b."""
+    import numpy as np
+
     if tr.kind == "dip":
         color = np.array(tr.color, dtype=np.float32)
         if k < 0.5:
@@ -297,10 +306,11 @@ def assemble(
     audio: AudioTrack | None = None,
     advance: Callable[[int], None] | None = None,
     allow_copy: bool = True,
+    infos: list[ClipInfo] | None = None,
 ) -> AssemblyReport:
     """Write the reel to `out` (atomically). Copies whole GOPs where it can."""
     step = advance or _ignore
-    infos = [clip_info(p.clip) for p in parts]
+    infos = infos or [clip_info(p.clip) for p in parts]
     mp4 = container_format(out) == "mp4" and settings.codec == "libx264"
     ops, _ = plan(parts, infos, size, fps, allow_copy and mp4)
     report = AssemblyReport()

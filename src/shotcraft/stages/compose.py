@@ -14,7 +14,6 @@ from shotcraft.project import ShotPaths
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
 from shotcraft.stages.common import Settings, StageResult
-from shotcraft.stages.title import title_clip
 
 FORMATS = {
     "mp4": EncoderSettings(codec="libx264", crf=20, preset="veryfast"),
@@ -99,16 +98,19 @@ def compose(
             f"{_relative(Path(str(src)))} --project {settings.project} "
             "(or compose --render-missing)"
         )
-    parts, durations, problems = [], [], []
+    parts, infos, durations, problems = [], [], [], []
     for i, clip in enumerate(reel.clips):
         encoder: EncoderSettings | None
         if clip.title is not None:
+            from shotcraft.stages.title import title_clip  # drawing: only when there is a card
+
             clip_path = title_clip(clip.title, reel.size, reel.fps, settings.project)
             name, encoder = "title", EncoderSettings(gop=reel.fps)
         else:
             paths = ShotPaths.of(settings.project, shots[i].id)
             clip_path, name, encoder = paths.clip, shots[i].id, _clip_encoder(paths)
         info = clip_info(clip_path)
+        infos.append(info)
         length = info.frames / float(info.fps)
         if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
             problems.append(
@@ -158,7 +160,9 @@ def compose(
             crf=reel_encoder.crf, preset=reel_encoder.preset, gop=reel.fps
         )
     with settings.reporter.task(f"{reel.id}: compose", total) as advance:
-        report = assemble(parts, out, reel.size, reel.fps, reel_encoder, audio, advance)
+        report = assemble(
+            parts, out, reel.size, reel.fps, reel_encoder, audio, advance, infos=infos
+        )
     for w in report.warnings:
         settings.reporter.warn(w)
     if verbose:
