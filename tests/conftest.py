@@ -104,3 +104,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_model import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    from tests.tiny_model import build_tiny_motion_adapter
+
+    return build_tiny_motion_adapter(tmp_path_factory.mktemp("adapters"))

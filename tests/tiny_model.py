@@ -104,3 +104,21 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
     out = folder / "tiny-sd"
     pipe.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def build_tiny_motion_adapter(folder: Path, seed: int = 0) -> Path:
+    """A tiny AnimateDiff motion adapter matching the tiny UNet's blocks."""
+    import torch
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(seed)
+    adapter = MotionAdapter(
+        block_out_channels=(4, 8),
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=2,
+        motion_max_seq_length=32,
+    )
+    out = folder / "tiny-motion-adapter"
+    adapter.save_pretrained(out, safe_serialization=True)
+    return out

@@ -206,13 +206,13 @@ def _measure_model(backend: Any) -> dict[str, float]:
 
 
 def model_rates(
-    cache_root: Path, backend: Any, reporter: Reporter | None = None
+    cache_root: Path, backend: Any, reporter: Reporter | None = None, again: bool = False
 ) -> dict[str, float]:
     """The denoiser rates of this model on this device, measured once and kept."""
     reporter = reporter or SilentReporter()
     key = f"{backend.identity}@{backend.device_request}"
     data = load_calibration(cache_root)
-    if key in data.get("models", {}):
+    if key in data.get("models", {}) and not again:
         return dict(data["models"][key])
     reporter.info(f"calibrating model '{backend.model.id}' on this device (once)")
     rates = _measure_model(backend)

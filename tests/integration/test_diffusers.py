@@ -153,3 +153,48 @@ def test_a_model_that_cannot_be_loaded_exits_4(
     r = cli("render", shot)
     assert r.exit_code == 4
     assert "could not be loaded" in r.output and "Traceback" not in r.output
+
+
+def test_video_pass_runs_animatediff_over_cached_chunks(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path, tiny_adapter: Path
+) -> None:
+    shot = model_shot("v.toml")
+    shot.write_text(
+        shot.read_text().replace("every = 4", f"every = 4\nmotion_adapter = '{tiny_adapter}'")
+    )
+    r = cli("render", shot)
+    assert r.exit_code == 0, r.output
+    rep = _report(project, "v")
+    assert rep["video_pass"] == {"chunks": 2, "repainted": 2}  # 24 frames in chunks of 16
+    assert rep["denoiser_calls"] == 8 + 2 * 2  # layers, then 2 chunks x 2 steps
+    assert probe(project / "v" / "clip.mp4").frames == 24
+    assert cli("render", "--force", shot).exit_code == 0
+    rep = _report(project, "v")
+    assert rep["denoiser_calls"] == 0 and rep["video_pass"]["repainted"] == 0
+
+
+def test_storyboard_stills_painted_when_the_preset_asks(
+    cli: Callable[..., object],
+    model_shot: Callable[..., Path],
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "sketchy.toml").write_text("version = 1\nstoryboard_steps = 1\n")
+    shot = model_shot("sb.toml", preset="sketchy")
+    r = cli("sketch", shot)
+    assert r.exit_code == 0, r.output
+    assert (project / "sb" / "storyboard.png").is_file()
+    entries = json.loads(cli("cache", "ls", "--json").stdout)
+    painted = [e for e in entries if e["kind"] == "plate" and "diffusers" in e["producer"]]
+    assert len(painted) == 1  # a small plate painted with 1 step, kept in the cache
+
+
+def test_calibrate_measures_the_model(cli: Callable[..., object], tiny_model: Path) -> None:
+    r = cli("calibrate", "--model", tiny_model, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    (rates,) = [v for k, v in data["models"].items() if k.startswith("local:")]
+    assert rates["step_s"] + rates["step_s_per_mpix"] > 0

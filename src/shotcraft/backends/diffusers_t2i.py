@@ -98,6 +98,7 @@ class DiffusersBackend:
         self.on_step: Callable[[], None] | None = None
         self._t2i: Any = None
         self._i2i: Any = None
+        self._v2v: Any = None
         self._procedural = ProceduralBackend()
 
     # --- loading -----------------------------------------------------------------------
@@ -145,6 +146,63 @@ class DiffusersBackend:
             self._i2i = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self._i2i.set_progress_bar_config(disable=True)
         return self._i2i
+
+    @property
+    def video_pipe(self) -> Any:
+        """AnimateDiff video-to-video, sharing the loaded components, with the motion adapter."""
+        if self._v2v is None:
+            from diffusers import AnimateDiffVideoToVideoPipeline, MotionAdapter
+
+            try:
+                adapter = MotionAdapter.from_pretrained(
+                    self.model.motion_adapter, use_safetensors=True
+                )
+            except (OSError, ValueError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise BackendUnavailable(
+                    f"motion adapter '{self.model.motion_adapter}' could not be loaded ({first})"
+                ) from None
+            pipe = AnimateDiffVideoToVideoPipeline.from_pipe(self.pipe, motion_adapter=adapter)
+            pipe.to(self.device)
+            pipe.set_progress_bar_config(disable=True)
+            pipe.unet.register_forward_hook(self._count)
+            self._v2v = pipe
+        return self._v2v
+
+    def video_spec(self, chunk_digest: str, size: tuple[int, int], seed: int) -> dict[str, Any]:
+        return self._spec(
+            "chunk",
+            chunk=chunk_digest,
+            strength=self.model.strength,
+            seed=seed,
+            size=list(size),
+            motion_adapter=self.model.motion_adapter,
+        )
+
+    def video_to_video(
+        self, frames: list[Image.Image], prompt: str, seed: int
+    ) -> list[Image.Image]:
+        """One chunk of frames through AnimateDiff at the model's strength, same noise each time."""
+        import torch
+
+        size = frames[0].size
+        gw, gh = self.gen_size(size)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        try:
+            out = self.video_pipe(
+                video=[f.resize((gw, gh), Image.Resampling.LANCZOS) for f in frames],
+                prompt=prompt or "a film",
+                negative_prompt=self.model.negative or None,
+                height=gh,
+                width=gw,
+                num_inference_steps=self.model.steps,
+                strength=self.model.strength,
+                guidance_scale=self.model.guidance,
+                generator=generator,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise RenderFailed(f"model '{self.model.id}' failed the video pass: {e}") from None
+        return [f.convert("RGB").resize(size, Image.Resampling.LANCZOS) for f in out.frames[0]]
 
     def _multiple(self) -> int:
         return int(getattr(self.pipe, "vae_scale_factor", 8)) * 8

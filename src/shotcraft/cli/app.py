@@ -288,6 +288,13 @@ def status(
 @app.command()
 @user_errors
 def calibrate(
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Also time this diffusers model's denoiser steps."),
+    ] = None,
+    device: Annotated[
+        Device, typer.Option("--device", help="Where the diffusers model runs.")
+    ] = Device.auto,
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
@@ -302,6 +309,15 @@ def calibrate(
     for name, rates in data["presets"].items():
         fps_720 = 1.0 / (rates["pipeline_s_per_mpix"] * 0.9216)
         out.result(f"encoder preset {name}: about {fps_720:.0f} frames/s at 1280x720")
+    if model is not None:
+        from shotcraft.backends import get_backend
+        from shotcraft.spec.model import ModelSpec
+
+        backend = get_backend(ModelSpec(id=model), device.value)
+        rates = cost.model_rates(root, backend, out, again=True)
+        at512 = cost.denoise_seconds(rates, 1, (512, 512))
+        out.result(f"model {model}: {at512:.3f}s per denoiser step at 512x512")
+        data = cost.load_calibration(root)
     out.result(f"saved to {cost.calibration_path(root)}")
     out.emit_json(data)
 

@@ -62,9 +62,21 @@ def render_estimate(
             mrates, steps, painter.gen_size(size, int(mrates["multiple"]))
         )
         calls += keys * steps
+    video = 0.0
+    if model.motion_adapter:
+        chunks = -(-shot.frames // 16)
+        steps = painter.harmonize_steps()
+        # all frames of a chunk go through the denoiser together: one evaluation a step
+        video = (
+            chunks
+            * steps
+            * cost.denoise_seconds(mrates, 1, painter.gen_size(size, int(mrates["multiple"])))
+            * 16
+        )
+        calls += chunks * steps
     return dataclasses.replace(
         base,
-        seconds=base.seconds + paint + harmonize,
+        seconds=base.seconds + paint + harmonize + video,
         denoiser_calls=calls,
-        breakdown={**base.breakdown, "painting": paint, "harmonize": harmonize},
+        breakdown={**base.breakdown, "painting": paint, "harmonize": harmonize, "video": video},
     )

@@ -168,3 +168,49 @@ class Harmonizer:
             assert prev_corr is not None
             corr = warp(prev_corr, motion_between(self.motion, prev_key, t, self.size, self.plate))
             yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
+
+
+class VideoPass:
+    """AnimateDiff video-to-video over chunks of the frames, each chunk cached by its input."""
+
+    def __init__(self, backend: Any, cache: Cache, prompt: str, seed: int, chunk: int = 16):
+        self.backend, self.cache, self.prompt, self.seed, self.chunk = (
+            backend,
+            cache,
+            prompt,
+            seed,
+            chunk,
+        )
+        self.chunks = 0
+        self.repainted = 0
+
+    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        h = hashlib.sha256()
+        for f in frames:
+            h.update(f.tobytes())
+        size = (frames[0].shape[1], frames[0].shape[0])
+        spec = self.backend.video_spec(h.hexdigest(), size, self.seed)
+        spec["prompt"] = self.prompt
+
+        def make() -> bytes:
+            self.repainted += 1
+            out = self.backend.video_to_video(
+                [Image.fromarray(f) for f in frames], self.prompt, self.seed
+            )
+            strip = np.concatenate([np.asarray(o) for o in out], axis=0)  # frames stacked
+            return to_png(Image.fromarray(strip))
+
+        got = self.cache.get_or_make(spec, make, f"{self.backend.name} {self.backend.version}")
+        strip = np.asarray(from_png(got.data).convert("RGB"))
+        self.chunks += 1
+        return list(strip.reshape(len(frames), size[1], size[0], 3))
+
+    def frames(self, source: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        batch: list[np.ndarray] = []
+        for f in source:
+            batch.append(f)
+            if len(batch) == self.chunk:
+                yield from self._run(batch)
+                batch = []
+        if batch:
+            yield from self._run(batch)

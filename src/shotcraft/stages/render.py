@@ -25,7 +25,7 @@ from shotcraft.stages.common import (
     render_size,
 )
 from shotcraft.stages.estimate import render_estimate
-from shotcraft.stages.harmonize import Coherence, Harmonizer
+from shotcraft.stages.harmonize import Coherence, Harmonizer, VideoPass
 from shotcraft.stages.layers import fetch_layers, plan_layers
 from shotcraft.stages.refine import layout_path, refine
 
@@ -99,9 +99,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     coherence = Coherence(motion, size, lp.plate_size)
     harmonizer = None
     if preset.harmonize and shot.model is not None and hasattr(backend, "harmonize"):
-        prompt = ", ".join(
-            p for p in [shot.background.prompt, *(s.prompt for s in shot.subjects)] if p
-        )
+        prompt = model_prompt(shot)
         harmonizer = Harmonizer(
             backend,
             settings.cache,
@@ -120,6 +118,10 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
             comp.frame_array(motion, i, preset.samples, preset.shutter)
             for i in range(motion.frames)
         )
+    video_pass = None
+    if shot.model is not None and shot.model.motion_adapter and hasattr(backend, "video_spec"):
+        video_pass = VideoPass(backend, settings.cache, model_prompt(shot), shot.seed)
+        frames = video_pass.frames(frames)
     with (
         settings.reporter.task(f"{shot.id}: render", motion.frames) as advance,
         VideoWriter(paths.clip, size, shot.fps, enc) as writer,
@@ -161,6 +163,12 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
             "from_cache": harmonizer.hits,
             "repainted": harmonizer.repainted,
         },
+        "video_pass": None
+        if video_pass is None
+        else {
+            "chunks": video_pass.chunks,
+            "repainted": video_pass.repainted,
+        },
         "coherence": coherence.report(),
         "encoder": enc.describe(),
     }
@@ -175,6 +183,11 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         actual,
         {"frames": motion.frames, "reused": reused, "estimate_seconds": report["estimate_seconds"]},
     )
+
+
+def model_prompt(shot: Any) -> str:
+    """What a whole frame shows, for image-to-image and video passes."""
+    return ", ".join(p for p in [shot.background.prompt, *(s.prompt for s in shot.subjects)] if p)
 
 
 def _paint_steps(backend: Any, settings: Settings, lp: Any) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from shotcraft.backends import get_backend
 from shotcraft.backends.procedural import ProceduralBackend
 from shotcraft.draw.storyboard import contact_sheet, key_times, storyboard
 from shotcraft.fsutil import atomic_path, write_json
@@ -22,6 +24,7 @@ from shotcraft.stages.common import (
     variants_inputs,
 )
 from shotcraft.stages.estimate import render_estimate
+from shotcraft.stages.layers import from_png, to_png
 
 PANEL_WIDTH = 320
 
@@ -31,17 +34,31 @@ def _save_png(img: Image.Image, path: Path) -> None:
         img.save(tmp, format="PNG", compress_level=3)
 
 
-def _storyboard_plate(ctx: ShotContext, layout: Layout) -> Image.Image:
-    """The plate at storyboard size: cheap procedural drawing (or the user's picture)."""
+def _storyboard_plate(ctx: ShotContext, layout: Layout, settings: Settings) -> Image.Image:
+    """The plate at storyboard size: cheap procedural drawing (or the user's picture), or,
+    when the preset asks for `storyboard_steps` and the shot has a model, a quick painting."""
     k = PANEL_WIDTH / ctx.shot.size[0]
     pw, ph = layout.plate_size
-    return ProceduralBackend().plate(
-        ctx.shot.background, (max(2, round(pw * k)), max(2, round(ph * k)))
+    size = (max(2, round(pw * k)), max(2, round(ph * k)))
+    model, steps = ctx.shot.model, ctx.preset.storyboard_steps
+    if model is None or steps <= 0 or ctx.shot.background.image is not None:
+        return ProceduralBackend().plate(ctx.shot.background, size)
+    backend = get_backend(dataclasses.replace(model, steps=steps), settings.device)
+    got = settings.cache.get_or_make(
+        backend.plate_spec(ctx.shot.background, size),
+        lambda: to_png(backend.plate(ctx.shot.background, size)),
+        f"{backend.name} {backend.version}",
     )
+    return from_png(got.data).convert("RGB")
 
 
 def _write_layout(
-    ctx: ShotContext, layout: Layout, folder: Path, estimate: dict[str, Any], title: str
+    ctx: ShotContext,
+    layout: Layout,
+    folder: Path,
+    estimate: dict[str, Any],
+    title: str,
+    settings: Settings,
 ) -> tuple[list[Path], list[str], Image.Image]:
     shot = ctx.shot
     motion = compute_motion(shot, layout)
@@ -52,7 +69,7 @@ def _write_layout(
     )
     aspects = {s.id: s.aspect for s in layout.subjects}
     board = storyboard(
-        _storyboard_plate(ctx, layout), motion, times, aspects, PANEL_WIDTH, title=title
+        _storyboard_plate(ctx, layout, settings), motion, times, aspects, PANEL_WIDTH, title=title
     )
     layout_path, board_path = folder / "layout.json", folder / "storyboard.png"
     write_json(layout_path, layout_to_json(layout, shot, estimate, warnings))
@@ -82,7 +99,7 @@ def sketch(ctx: ShotContext, settings: Settings, variants: int = 0) -> StageResu
     est = render_estimate(ctx, settings).to_json()
     if not base_current:
         layout = plan(ctx.shot, 0)
-        written, warnings, _ = _write_layout(ctx, layout, paths.root, est, ctx.shot.id)
+        written, warnings, _ = _write_layout(ctx, layout, paths.root, est, ctx.shot.id, settings)
         state.record("sketch", inputs, written)
         outputs += written
         for w in warnings:
@@ -92,7 +109,7 @@ def sketch(ctx: ShotContext, settings: Settings, variants: int = 0) -> StageResu
         for k in range(1, variants + 1):
             vlayout = plan(ctx.shot, k)
             written, _, board = _write_layout(
-                ctx, vlayout, paths.variant(k), est, f"{ctx.shot.id} variant {k}"
+                ctx, vlayout, paths.variant(k), est, f"{ctx.shot.id} variant {k}", settings
             )
             boards.append(board)
             vouts += written
