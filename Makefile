@@ -34,7 +34,7 @@ lint: $(VENV)/.test
 test: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
-bench: $(VENV)/.base
+bench: $(VENV)/.test
 	$(PY) bench/run.py
 
 clean:

@@ -267,6 +267,142 @@ def bench_compose(results: dict[str, Any]) -> None:
     }
 
 
+DIFFUSERS_SHOT = """
+version = 1
+[shot]
+duration = 4.0
+fps = 24
+size = [128, 96]
+seed = 3
+preset = "final"
+[model]
+id = "{model}"
+steps = 4
+strength = 0.5
+every = {every}
+[background]
+prompt = "misty pine forest at dawn"
+[camera]
+keys = [ {{ t = 0.0 }}, {{ t = 4.0, pan = [0.1, 0.0] }} ]
+[[subjects]]
+id = "fox"
+prompt = "a red fox"
+place = "left, ground"
+keys = [ {{ t = 0.0 }}, {{ t = 4.0, at = [0.8, 0.9] }} ]
+"""
+
+NAIVE = """
+import sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from PIL import Image
+from shotcraft.stages.common import Settings, load_context, render_size
+from shotcraft.stages.layers import fetch_layers, plan_layers
+from shotcraft.layout.io import read_layout
+from shotcraft.motion.io import read_motion
+from shotcraft.backends import get_backend
+from shotcraft.draw.compositor import Compositor
+# Naive: image-to-image on every composited frame, same model, steps and strength, no reuse.
+settings = Settings(project=Path({project!r}), cache_dir=Path({cache!r}))
+ctx = load_context(Path({shot!r}), settings)
+layout, motion = read_layout(ctx.paths.layout), read_motion(ctx.paths.motion)
+size = render_size(ctx.shot, ctx.preset)
+backend = get_backend(ctx.shot.model)
+lp = plan_layers(backend, ctx.shot, layout, motion, ctx.preset.scale, size[1])
+layers = fetch_layers(settings.cache, backend, ctx.shot, layout, lp)
+comp = Compositor(layers.plate, size, layers.sprites)
+before = backend.denoiser_calls
+t0 = time.perf_counter()
+for i in range(motion.frames):
+    backend.harmonize(Image.fromarray(comp.frame_array(motion, i)), "a forest", 1)
+print(backend.denoiser_calls - before, time.perf_counter() - t0)
+"""
+
+
+def bench_diffusers(results: dict[str, Any]) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    try:
+        from tests.tiny_model import build_tiny_pipeline
+    except ImportError:
+        results["diffusers"] = {"skipped": "the diffusion extra is not installed"}
+        return
+    model = build_tiny_pipeline(WORK / "models")
+    out: dict[str, Any] = {"model": "tiny random SD (tests/tiny_model.py)", "seconds": 4.0}
+    for every in (4, 12, 24):
+        shot = WORK / "shots" / f"paint{every}.toml"
+        shot.write_text(DIFFUSERS_SHOT.format(model=model, every=every))
+        project, cache = WORK / f"p-paint{every}", WORK / f"cache-paint{every}"
+        shutil.rmtree(project, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        env = {"HF_HUB_OFFLINE": "1"}
+        run(
+            [
+                PY,
+                "-m",
+                "shotcraft",
+                "calibrate",
+                "--model",
+                str(model),
+                "--cache",
+                str(cache),
+                "--quiet",
+            ],
+            env,
+        )
+        run(
+            [
+                PY,
+                "-m",
+                "shotcraft",
+                "render",
+                str(shot),
+                "--project",
+                str(project),
+                "--cache",
+                str(cache),
+                "--quiet",
+            ],
+            env,
+        )
+        rep = json.loads((project / shot.stem / "render.json").read_text())
+        out[f"every_{every}"] = {
+            "denoiser_calls": rep["denoiser_calls"],
+            "calls_per_output_second": round(rep["denoiser_calls"] / 4.0, 2),
+            "estimate_seconds": rep["estimate_seconds"],
+            "actual_seconds": rep["actual_seconds"],
+            "estimate_error": round(abs(rep["estimate_seconds"] / rep["actual_seconds"] - 1), 3),
+            "coherence": rep["coherence"],
+        }
+        if every == 4:
+            code = NAIVE.format(
+                src=str(HERE.parent / "src"), project=str(project), cache=str(cache), shot=str(shot)
+            )
+            _, stdout = run([PY, "-c", code], env)
+            calls, seconds = stdout.split()
+            out["naive_per_frame_img2img"] = {
+                "denoiser_calls": int(calls),
+                "calls_per_output_second": round(int(calls) / 4.0, 2),
+                "seconds": round(float(seconds), 3),
+            }
+    naive = out["naive_per_frame_img2img"]["denoiser_calls"]
+    for every in (4, 12, 24):
+        out[f"every_{every}"]["fewer_calls_than_naive"] = round(
+            naive / max(1, out[f"every_{every}"]["denoiser_calls"]), 2
+        )
+    out["target_fewer_calls"] = 10
+    try:
+        import torch
+
+        out["cuda"] = (
+            torch.cuda.get_device_name(0)
+            if torch.cuda.is_available()
+            else ("no CUDA device on this machine: the GPU row was not measured")
+        )
+    except ImportError:
+        out["cuda"] = "torch not installed"
+    results["diffusers"] = out
+
+
 def main() -> None:
     (WORK / "shots").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -284,6 +420,7 @@ def main() -> None:
         ("render", bench_render),
         ("compose", bench_compose),
         ("memory", bench_memory),
+        ("diffusers", bench_diffusers),
     ]:
         if only and name not in only:
             continue

@@ -190,19 +190,41 @@ def estimate(
 
 
 def _measure_model(backend: Any) -> dict[str, float]:
-    """Seconds per denoiser step against image size: two short paints at two sizes."""
-    m = backend._multiple()
-    points = []
-    backend._generate("calibration", (m * 2, m * 2), 0)  # load and warm up
-    for side in (m * 2, m * 4):
-        calls = backend.denoiser_calls
+    """Seconds per call and per denoiser step against image size, text-to-image and
+    image-to-image, from a few short paints at two sizes."""
+    from PIL import Image
+
+    m = backend._multiple()  # loads the model (timed as load_seconds)
+    a, b = (m * 2, m * 2), (m * 4, m * 4)
+    mpix_a, mpix_b = a[0] * a[1] / 1e6, b[0] * b[1] / 1e6
+
+    def timed(fn: Any) -> float:
         t0 = time.perf_counter()
-        backend._generate("calibration", (side, side), 0)
-        steps = max(1, backend.denoiser_calls - calls)
-        points.append((side * side / 1e6, (time.perf_counter() - t0) / steps))
-    (x0, y0), (x1, y1) = points
-    slope = max(0.0, (y1 - y0) / (x1 - x0)) if x1 > x0 else 0.0
-    return {"step_s": max(0.0, y0 - slope * x0), "step_s_per_mpix": slope, "multiple": m}
+        fn()
+        return time.perf_counter() - t0
+
+    warm_t2i = timed(lambda: backend._generate("calibration", a, 0, steps=1))
+    t1 = timed(lambda: backend._generate("calibration", a, 0, steps=1))
+    t3 = timed(lambda: backend._generate("calibration", a, 0, steps=3))
+    step_a = max(1e-6, (t3 - t1) / 2)
+    call_t2i = max(0.0, t1 - step_a)
+    tb = timed(lambda: backend._generate("calibration", b, 0, steps=3))
+    step_b = max(step_a, (tb - call_t2i) / 3)
+    slope = (step_b - step_a) / (mpix_b - mpix_a)
+    image = Image.new("RGB", a, (128, 128, 128))
+    warm_i2i = timed(lambda: backend.harmonize(image, "calibration", 0, steps=4, strength=0.5))
+    ti = timed(lambda: backend.harmonize(image, "calibration", 0, steps=4, strength=0.5))
+    return {
+        "step_s": max(0.0, step_a - slope * mpix_a),
+        "step_s_per_mpix": slope,
+        "call_t2i_s": call_t2i,
+        "call_i2i_s": max(0.0, ti - 2 * step_a),
+        "load_s": backend.load_seconds,
+        # a process's first call of each pipeline costs extra (lazy initialisation)
+        "warmup_t2i_s": max(0.0, warm_t2i - t1),
+        "warmup_i2i_s": max(0.0, warm_i2i - ti),
+        "multiple": m,
+    }
 
 
 def model_rates(
@@ -224,5 +246,11 @@ def model_rates(
     return rates
 
 
-def denoise_seconds(rates: dict[str, float], steps: int, size: tuple[int, int]) -> float:
-    return steps * (rates["step_s"] + rates["step_s_per_mpix"] * size[0] * size[1] / 1e6)
+def denoise_seconds(
+    rates: dict[str, float], steps: int, size: tuple[int, int], call: str = ""
+) -> float:
+    """Seconds for one pipeline call of `steps` denoiser steps at `size`; `call` ("t2i" or
+    "i2i") adds that pipeline's fixed cost per call (text encoding, VAE)."""
+    per_step = rates["step_s"] + rates["step_s_per_mpix"] * size[0] * size[1] / 1e6
+    fixed = rates.get(f"call_{call}_s", 0.0) if call else 0.0
+    return fixed + steps * per_step

@@ -14,6 +14,9 @@ def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
     """The procedural backend when no model is configured, else the diffusers one."""
     if model is None:
         return ProceduralBackend()
+    import time
+
+    t0 = time.perf_counter()
     try:
         import diffusers  # noqa: F401
         import torch  # noqa: F401
@@ -24,7 +27,9 @@ def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
         ) from None
     from shotcraft.backends.diffusers_t2i import DiffusersBackend
 
-    return DiffusersBackend(model, device)
+    backend = DiffusersBackend(model, device)
+    backend.load_seconds = time.perf_counter() - t0  # the imports: real only the first time
+    return backend
 
 
 __all__ = ["Backend", "ProceduralBackend", "get_backend"]

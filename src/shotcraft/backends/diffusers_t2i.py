@@ -100,6 +100,7 @@ class DiffusersBackend:
         self._i2i: Any = None
         self._v2v: Any = None
         self._procedural = ProceduralBackend()
+        self.load_seconds = 0.0  # importing torch/diffusers (see get_backend) and loading
 
     # --- loading -----------------------------------------------------------------------
     def _count(self, *_: Any) -> None:
@@ -110,6 +111,9 @@ class DiffusersBackend:
     @property
     def pipe(self) -> Any:
         if self._t2i is None:
+            import time
+
+            t0 = time.perf_counter()  # diffusers imports its pipelines lazily: count them too
             import torch
             from diffusers import AutoPipelineForText2Image
 
@@ -136,6 +140,7 @@ class DiffusersBackend:
                 raise BackendUnavailable(f"model '{self.model.id}' has no unet or transformer")
             denoiser.register_forward_hook(self._count)
             self._t2i = pipe
+            self.load_seconds += time.perf_counter() - t0
         return self._t2i
 
     @property
@@ -214,7 +219,9 @@ class DiffusersBackend:
         m = multiple or self._multiple()
         return (max(m, round(w * k / m) * m), max(m, round(h * k / m) * m))
 
-    def _generate(self, prompt: str, size: tuple[int, int], seed: int) -> Image.Image:
+    def _generate(
+        self, prompt: str, size: tuple[int, int], seed: int, steps: int | None = None
+    ) -> Image.Image:
         import torch
 
         gw, gh = self.gen_size(size)
@@ -223,7 +230,7 @@ class DiffusersBackend:
             out = self.pipe(
                 prompt,
                 negative_prompt=self.model.negative or None,
-                num_inference_steps=self.model.steps,
+                num_inference_steps=steps or self.model.steps,
                 guidance_scale=self.model.guidance,
                 height=gh,
                 width=gw,
@@ -299,7 +306,14 @@ class DiffusersBackend:
             size=list(size),
         )
 
-    def harmonize(self, composite: Image.Image, prompt: str, seed: int) -> Image.Image:
+    def harmonize(
+        self,
+        composite: Image.Image,
+        prompt: str,
+        seed: int,
+        steps: int | None = None,
+        strength: float | None = None,
+    ) -> Image.Image:
         """Image-to-image at low strength with the same noise (seed) for every frame."""
         import torch
 
@@ -310,8 +324,8 @@ class DiffusersBackend:
             out = self.img2img(
                 prompt or "a film still",
                 image=composite.resize((gw, gh), Image.Resampling.LANCZOS),
-                strength=self.model.strength,
-                num_inference_steps=self.model.steps,
+                strength=strength or self.model.strength,
+                num_inference_steps=steps or self.model.steps,
                 guidance_scale=self.model.guidance,
                 negative_prompt=self.model.negative or None,
                 generator=generator,

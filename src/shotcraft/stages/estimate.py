@@ -44,14 +44,15 @@ def render_estimate(
     # their keys are the composites' digests, known only once the layers exist).
     mrates = cost.model_rates(cache.root, backend, settings.reporter)
     paint, calls = 0.0, 0
-    todo = [(lp.plate_spec, lp.plate_size)] + [
-        (spec, (round(lp.sprite_heights[sid] * layout.subject(sid).aspect), lp.sprite_heights[sid]))
+    todo = [(lp.plate_spec, lp.plate_size)] + [  # sprites are painted at least 64 px
+        (spec, (max(64, round(h * layout.subject(sid).aspect)), max(64, h)))
         for sid, spec in lp.sprite_specs.items()
+        for h in [lp.sprite_heights[sid]]
     ]
     for spec, px in todo:
         if spec.get("backend") == backend.name and not cache.contains(spec):
             paint += cost.denoise_seconds(
-                mrates, model.steps, painter.gen_size(px, int(mrates["multiple"]))
+                mrates, model.steps, painter.gen_size(px, int(mrates["multiple"])), "t2i"
             )
             calls += model.steps
     harmonize = 0.0
@@ -59,7 +60,7 @@ def render_estimate(
         keys = len(key_frames(shot.frames, model.every))
         steps = painter.harmonize_steps()
         harmonize = keys * cost.denoise_seconds(
-            mrates, steps, painter.gen_size(size, int(mrates["multiple"]))
+            mrates, steps, painter.gen_size(size, int(mrates["multiple"])), "i2i"
         )
         calls += keys * steps
     video = 0.0
@@ -74,9 +75,20 @@ def render_estimate(
             * 16
         )
         calls += chunks * steps
+    load = float(mrates.get("load_s", 0.0))  # importing torch/diffusers, loading weights
+    if paint:
+        load += float(mrates.get("warmup_t2i_s", 0.0))
+    if harmonize:
+        load += float(mrates.get("warmup_i2i_s", 0.0))
     return dataclasses.replace(
         base,
-        seconds=base.seconds + paint + harmonize + video,
+        seconds=base.seconds + load + paint + harmonize + video,
         denoiser_calls=calls,
-        breakdown={**base.breakdown, "painting": paint, "harmonize": harmonize, "video": video},
+        breakdown={
+            **base.breakdown,
+            "model_load": load,
+            "painting": paint,
+            "harmonize": harmonize,
+            "video": video,
+        },
     )

@@ -55,6 +55,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     shot, preset, paths = ctx.shot, ctx.preset, ctx.paths
     # 1. Check inputs: the backend must be usable before anything else happens.
     backend = get_backend(shot.model, settings.device)
+    t_backend = time.perf_counter() - t0
     backend_id = {
         "name": backend.name,
         "version": backend.version,
@@ -77,7 +78,10 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         )
 
     # 3. Upstream stages, then read what they wrote.
+    t_up = time.perf_counter()
     refine(ctx, settings_without_force(settings))
+    t_up = time.perf_counter() - t_up
+    t_own = time.perf_counter()
     layout = read_layout(layout_path(ctx, ctx.state.pick))
     motion = read_motion(paths.motion)
     size = render_size(shot, preset)
@@ -134,7 +138,8 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     t_frames = time.perf_counter() - t_frames
 
     # 6. Reports: render.json, the make depfile, state.json.
-    actual = time.perf_counter() - t0
+    # what the estimate covers: the backend's start-up and this stage's own work
+    actual = t_backend + time.perf_counter() - t_own
     cache_report = layers.report
     reused = (["plate"] if cache_report["plate"]["hit"] else []) + [
         f"sprite:{sid}" for sid, r in cache_report["sprites"].items() if r["hit"]
@@ -151,7 +156,12 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         "estimate_seconds": round(estimate.seconds, 3),
         "actual_seconds": round(actual, 3),
         "estimate": estimate.to_json(),
-        "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
+        "seconds": {
+            "backend": round(t_backend, 3),
+            "upstream": round(t_up, 3),
+            "layers": round(t_layers, 3),
+            "frames": round(t_frames, 3),
+        },
         "cache": cache_report,
         "reused": reused,
         "denoiser_calls": backend.denoiser_calls - calls_before,
