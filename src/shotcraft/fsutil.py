@@ -68,3 +68,24 @@ def write_json(path: Path, obj: Any) -> None:
 
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def read_artifact(path: Path, schema: str, stage: str) -> dict[str, Any]:
+    """A JSON artifact a stage wrote, checked for its schema; MissingInput (exit 7) otherwise,
+    naming the stage that makes it."""
+    from shotcraft.errors import MissingInput
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise MissingInput(f"{path}: not found; run `shotcraft {stage}` first") from None
+    except json.JSONDecodeError as e:
+        raise MissingInput(
+            f"{path}: not valid JSON ({e}); run `shotcraft {stage} --force`"
+        ) from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise MissingInput(
+            f"{path}: schema {found!r} is not {schema}; run `shotcraft {stage} --force`"
+        )
+    return data

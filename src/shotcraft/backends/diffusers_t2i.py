@@ -73,6 +73,14 @@ def key_out_green(img: Image.Image) -> Image.Image:
     return Image.fromarray(out, "RGBA")
 
 
+def _unloadable(what: str, e: Exception) -> BackendUnavailable:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return BackendUnavailable(
+        f"{what} could not be loaded ({first}); name a local folder, or download the hub id "
+        "first (huggingface-cli download ID); safetensors weights are required"
+    )
+
+
 def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
     """Newer diffusers call it `dtype` and deprecate `torch_dtype`; older know only the latter."""
     from diffusers.utils import deprecation_utils
@@ -127,12 +135,7 @@ class DiffusersBackend:
                     use_safetensors=True,
                 )
             except (OSError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise BackendUnavailable(
-                    f"model '{self.model.id}' could not be loaded ({first}); name a local "
-                    "folder, or download the hub id first (huggingface-cli download ID); "
-                    "safetensors weights are required"
-                ) from None
+                raise _unloadable(f"model '{self.model.id}'", e) from None
             pipe.to(self.device)
             pipe.set_progress_bar_config(disable=True)
             denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
@@ -163,10 +166,7 @@ class DiffusersBackend:
                     self.model.motion_adapter, use_safetensors=True
                 )
             except (OSError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise BackendUnavailable(
-                    f"motion adapter '{self.model.motion_adapter}' could not be loaded ({first})"
-                ) from None
+                raise _unloadable(f"motion adapter '{self.model.motion_adapter}'", e) from None
             pipe = AnimateDiffVideoToVideoPipeline.from_pipe(self.pipe, motion_adapter=adapter)
             pipe.to(self.device)
             pipe.set_progress_bar_config(disable=True)

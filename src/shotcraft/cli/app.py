@@ -10,6 +10,15 @@ import typer
 
 from shotcraft import __version__
 from shotcraft.cli import cache_cmd
+from shotcraft.cli.options import (
+    CacheOpt,
+    ForceOpt,
+    JsonOpt,
+    PresetOpt,
+    ProjectOpt,
+    QuietOpt,
+    ShotsArg,
+)
 from shotcraft.cli.output import Output, user_errors
 
 
@@ -37,36 +46,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(cache_cmd.app, name="cache")
-
-ShotsArg = Annotated[
-    list[Path], typer.Argument(help="Shot files (TOML), processed in order.", show_default=False)
-]
-ProjectOpt = Annotated[
-    Path,
-    typer.Option(
-        "--project", "-p", help="Project folder for artifacts.", envvar="SHOTCRAFT_PROJECT"
-    ),
-]
-CacheOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache",
-        help="Cache folder [default: $SHOTCRAFT_CACHE, "
-        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft]",
-        show_default=False,
-    ),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One machine-readable summary on stdout.")]
-ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Redo the stage even if up to date.")]
-PresetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--preset",
-        help="draft | preview | final | a name from ./presets/ [default: the shot's preset]",
-        show_default=False,
-    ),
-]
 
 
 def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> Any:

@@ -9,23 +9,13 @@ from typing import Annotated
 
 import typer
 
+from shotcraft.cli.options import CacheOpt, JsonOpt
 from shotcraft.cli.output import Output, user_errors
 from shotcraft.errors import UsageError
 
 app = typer.Typer(
     help="Inspect and maintain the shared content-addressed cache.", no_args_is_help=True
 )
-
-CacheOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--cache",
-        help="Cache folder [default: $SHOTCRAFT_CACHE, "
-        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft]",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def _cache(path: Path | None):

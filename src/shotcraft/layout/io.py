@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from shotcraft.errors import MissingInput
+from shotcraft.fsutil import read_artifact
 from shotcraft.layout.planner import KeyPosition, Layout, SubjectLayout
 from shotcraft.spec.model import Shot
 
@@ -58,16 +57,7 @@ def layout_to_json(
 
 
 def read_layout(path: Path) -> Layout:
-    try:
-        d = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise MissingInput(f"{path}: not found; run `shotcraft sketch` first") from None
-    except json.JSONDecodeError as e:
-        raise MissingInput(
-            f"{path}: not valid JSON ({e}); run `shotcraft sketch --force`"
-        ) from None
-    if d.get("schema") != LAYOUT_SCHEMA:
-        raise MissingInput(f"{path}: schema {d.get('schema')!r} is not {LAYOUT_SCHEMA}")
+    d = read_artifact(path, LAYOUT_SCHEMA, "sketch")
     subjects = tuple(
         SubjectLayout(
             id=s["id"],

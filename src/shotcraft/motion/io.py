@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shotcraft.errors import MissingInput
+from shotcraft.fsutil import read_artifact
 from shotcraft.motion.track import MOTION_SCHEMA, CameraTrack, MotionTrack, SubjectTrack
 
 
@@ -66,16 +65,7 @@ def motion_to_json(m: MotionTrack) -> dict[str, Any]:
 
 
 def read_motion(path: Path) -> MotionTrack:
-    try:
-        d = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise MissingInput(f"{path}: not found; run `shotcraft refine` first") from None
-    except json.JSONDecodeError as e:
-        raise MissingInput(
-            f"{path}: not valid JSON ({e}); run `shotcraft refine --force`"
-        ) from None
-    if d.get("schema") != MOTION_SCHEMA:
-        raise MissingInput(f"{path}: schema {d.get('schema')!r} is not {MOTION_SCHEMA}")
+    d = read_artifact(path, MOTION_SCHEMA, "refine")
     cams = d["camera"]
     camera = CameraTrack(
         pan_x=np.array([c["pan"][0] for c in cams]),

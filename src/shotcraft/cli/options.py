@@ -1,0 +1,38 @@
+"""Options shared by the commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ShotsArg = Annotated[
+    list[Path], typer.Argument(help="Shot files (TOML), processed in order.", show_default=False)
+]
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project", "-p", help="Project folder for artifacts.", envvar="SHOTCRAFT_PROJECT"
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache",
+        help="Cache folder [default: $SHOTCRAFT_CACHE, "
+        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft]",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One machine-readable summary on stdout.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Redo the stage even if up to date.")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="draft | preview | final | a name from ./presets/ [default: the shot's preset]",
+        show_default=False,
+    ),
+]
