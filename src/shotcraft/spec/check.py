@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -72,7 +71,7 @@ class Checker:
         allowed = list(allowed)
         for key in value:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                close = _close(key, allowed)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 where = f"{path}.{key}" if path else key
                 self.fail(where, f"unknown key{hint} (allowed: {', '.join(allowed)})")
@@ -178,7 +177,7 @@ class Checker:
         allowed = list(allowed)
         if v in allowed or (extra is not None and extra(v)):
             return v
-        close = difflib.get_close_matches(v, allowed, n=1)
+        close = _close(v, allowed)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         options = ", ".join(allowed) + (f", {extra_doc}" if extra_doc else "")
         self.fail(f"{path}.{key}", f"'{v}' is not allowed{hint} (allowed: {options})")
@@ -227,6 +226,12 @@ class Checker:
             self.fail(where, f"file not found: {full} (paths are relative to the spec file)")
             return None
         return full.resolve()
+
+
+def _close(word: str, allowed: list[str]) -> list[str]:
+    import difflib  # only when something is misspelt
+
+    return difflib.get_close_matches(word, allowed, n=1)
 
 
 def _kind(v: Any) -> str:

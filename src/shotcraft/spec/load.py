@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +441,8 @@ X264_PRESETS = (
 
 
 def find_preset(name: str, search: tuple[Path, ...] = ()) -> Path:
+    from importlib import resources  # only the commands that need a preset pay for it
+
     for folder in (*search, Path.cwd() / "presets"):
         p = folder / f"{name}.toml"
         if p.is_file():
