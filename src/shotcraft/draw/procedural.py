@@ -75,38 +75,42 @@ def plate(
     rng = np.random.default_rng(seed)
     top, horizon_c = cols[0], cols[1]
     horizon = 0.6
-    sky_t = np.clip(y / horizon, 0, 1) ** 0.8
-    img = np.broadcast_to(_mix(top, horizon_c, sky_t), (h, w, 3)).copy()
+    sky_t = np.clip(y / horizon, 0, 1) ** np.float32(0.8)
+    img = np.broadcast_to(_mix(top, horizon_c, sky_t), (h, w, 3)).astype(np.float32)
 
-    # sun with a soft glow, behind the ridges
+    # sun with a soft glow, behind the ridges (only the rows it reaches are touched)
     sx, sy = sun if sun is not None else (float(rng.uniform(0.25, 0.75)), 0.42)
-    xx = np.linspace(0.0, w / h, w, dtype=np.float32)[None, :]
-    d = np.sqrt((xx - sx * w / h) ** 2 + (y[..., 0] - sy) ** 2)
-    sun_c = np.minimum(horizon_c * 1.15 + 40, 255)
-    glow = np.exp(-((d / 0.18) ** 2))[..., None] * 0.45 + (d < 0.045)[..., None] * 0.9
-    img = _mix(img, sun_c, np.clip(glow, 0, 1))
+    reach = 0.45  # the glow is negligible beyond this distance (frame heights)
+    r0, r1 = max(0, int((sy - reach) * h)), min(h, int((sy + reach) * h) + 1)
+    if r1 > r0:
+        xx = np.linspace(0.0, w / h, w, dtype=np.float32)[None, :]
+        yy = y[r0:r1, :, 0]
+        d = np.sqrt((xx - sx * w / h) ** 2 + (yy - sy) ** 2)
+        sun_c = np.minimum(horizon_c * 1.15 + 40, 255).astype(np.float32)
+        glow = np.exp(-((d / 0.18) ** 2)) * 0.45 + (d < 0.045) * np.float32(0.9)
+        glow = np.clip(glow, 0, 1)[..., None].astype(np.float32)
+        img[r0:r1] = _mix(img[r0:r1], sun_c, glow)
 
     # ridges from far to near: higher and hazier far away, darker and lower near
     ridge_cols = cols[2:] if len(cols) > 2 else []
     dark = top * 0.35 + horizon_c * 0.1
-    cols_x = np.arange(w)
-    rows = np.arange(h)[:, None]
     for r in range(ridges):
         f = (r + 1) / ridges  # 0 far .. 1 near
         base = horizon - 0.08 + 0.18 * f
         amp = 0.16 * (1.0 - 0.5 * f)
         profile = base - amp * _noise1d(rng, w, octaves=5, base=2 + r)
         c = ridge_cols[r % len(ridge_cols)] if ridge_cols else _mix(horizon_c * 0.8, dark, f)
-        c = _mix(c, horizon_c, haze * (1.0 - f))
-        top_px = (profile * h)[None, :]
-        mask = rows >= top_px
+        c = _mix(c, horizon_c, haze * (1.0 - f)).astype(np.float32)
+        top_px = (profile * h).astype(np.float32)[None, :]
+        first = max(0, int(top_px.min()))  # rows above the ridge's highest peak are untouched
+        rows = np.arange(first, h, dtype=np.float32)[:, None]
         shade = np.clip((rows - top_px) / (0.5 * h), 0, 1)[..., None]
-        layer = _mix(c, c * 0.75, shade)
-        img = np.where(mask[..., None], layer, img)
+        layer = c + (c * np.float32(0.75) - c) * shade
+        band = img[first:]
+        np.copyto(band, layer, where=(rows >= top_px)[..., None])
     # a hint of haze over everything near the horizon line
-    band = np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35
-    img = _mix(img, horizon_c, band)
-    _ = cols_x
+    hz = (np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35).astype(np.float32)
+    img = _mix(img, horizon_c, hz)
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
