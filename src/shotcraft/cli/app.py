@@ -160,7 +160,7 @@ def render(
         typer.Option(
             "--model",
             help="Paint with this diffusers "
-            "model (hub id or local folder) instead of the shot's [model].",
+            "model (hub id or local folder) instead of the shot's model table.",
         ),
     ] = None,
     device: Annotated[
@@ -192,12 +192,13 @@ def compose(
             "--output",
             "-o",
             help="Output video: .mp4 (H.264), .mov (ProRes 422) or "
-            ".webm (VP9) [default: <project>/<reel id>.mp4]",
+            ".webm (VP9) (default: <project>/<reel id>.mp4)",
             show_default=False,
         ),
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="mp4 | mov | webm [default: from -o]")
+        str | None,
+        typer.Option("--format", help="mp4 | mov | webm (default: from the -o extension)"),
     ] = None,
     strict: Annotated[
         bool,

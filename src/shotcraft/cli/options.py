@@ -20,8 +20,8 @@ CacheOpt = Annotated[
     Path | None,
     typer.Option(
         "--cache",
-        help="Cache folder [default: $SHOTCRAFT_CACHE, "
-        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft]",
+        help="Cache folder (default: $SHOTCRAFT_CACHE, "
+        "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft)",
         show_default=False,
     ),
 ]
@@ -32,7 +32,7 @@ PresetOpt = Annotated[
     str | None,
     typer.Option(
         "--preset",
-        help="draft | preview | final | a name from ./presets/ [default: the shot's preset]",
+        help="draft | preview | final | a name from ./presets/ (default: the shot's preset)",
         show_default=False,
     ),
 ]
