@@ -222,3 +222,9 @@ def test_builtin_presets_load() -> None:
     with pytest.raises(SpecError) as err:
         load_preset("nonexistent")
     assert "known: draft, final, preview" in err.value.lines()[0]
+
+
+def test_place_typos_get_a_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as err:
+        load_shot(_write(tmp_path, "version = 1\n[[subjects]]\nid = 'a'\nplace = 'left thrid'\n"))
+    assert "did you mean 'third'?" in err.value.lines()[0]

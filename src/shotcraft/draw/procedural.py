@@ -175,7 +175,7 @@ def sprite(shape: str, color: Color, height: int, aspect: float) -> Image.Image:
     # an eye near the front (right) edge, so facing and mirroring can be seen
     ed = ImageDraw.Draw(img)
     er = max(2.0, min(W, H) * 0.06)
-    ex, ey = W * 0.72, H * 0.3
+    ex, ey = (W * 0.6, H * 0.42) if shape == "star" else (W * 0.72, H * 0.3)  # inside the shape
     ed.ellipse((ex - er, ey - er, ex + er, ey + er), fill=(250, 250, 245, 255))
     ed.ellipse((ex - er * 0.2, ey - er * 0.5, ex + er * 0.8, ey + er * 0.5), fill=(20, 20, 25, 255))
     return premultiplied_resize(img, (w, h))

@@ -60,6 +60,11 @@ class Checker:
             p = p[:cut] if cut > 0 else ""
         return None
 
+    @staticmethod
+    def suggest(word: str, allowed: list[str]) -> str:
+        close = _close(word, allowed)
+        return f"; did you mean '{close[0]}'?" if close else ""
+
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message, self.line_of(path)))
 
@@ -71,8 +76,7 @@ class Checker:
         allowed = list(allowed)
         for key in value:
             if key not in allowed:
-                close = _close(key, allowed)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = self.suggest(key, allowed)
                 where = f"{path}.{key}" if path else key
                 self.fail(where, f"unknown key{hint} (allowed: {', '.join(allowed)})")
         return value
@@ -177,8 +181,7 @@ class Checker:
         allowed = list(allowed)
         if v in allowed or (extra is not None and extra(v)):
             return v
-        close = _close(v, allowed)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = self.suggest(v, allowed)
         options = ", ".join(allowed) + (f", {extra_doc}" if extra_doc else "")
         self.fail(f"{path}.{key}", f"'{v}' is not allowed{hint} (allowed: {options})")
         return None

@@ -286,11 +286,15 @@ def _subjects(c: Checker, raw: Any, duration: float) -> tuple[Subject, ...]:
         if isinstance(place, str):
             _, unknown = parse_place(place)
             if unknown:
+                vocabulary = sorted({w for phrase in WORDS for w in phrase.split()})
+                hints = [c.suggest(u, vocabulary) for u in unknown]
                 c.fail(
                     f"{sp}.place",
-                    f"unknown word(s) {', '.join(repr(u) for u in unknown)} "
-                    f"(allowed: {', '.join(WORDS)})",
+                    f"unknown word(s) {', '.join(repr(u) for u in unknown)}"
+                    + "".join(h for h in hints if h)
+                    + f" (allowed: {', '.join(WORDS)})",
                 )
+
         color = c.color(t["color"], f"{sp}.color") if "color" in t else None
         raw_keys = c.array(t.get("keys", []), f"{sp}.keys", MAX_KEYS) or []
         times = _key_times(c, raw_keys, f"{sp}.keys", duration)
