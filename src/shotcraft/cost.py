@@ -7,6 +7,7 @@ a short calibration (well under two seconds) measures it with the real render lo
 from __future__ import annotations
 
 import json
+import os
 import platform
 import tempfile
 import time
@@ -77,7 +78,7 @@ def _synthetic_shot() -> Any:
 
 def _measure(encoder_preset: str) -> dict[str, float]:
     from shotcraft.backends.procedural import ProceduralBackend
-    from shotcraft.draw.compositor import Compositor
+    from shotcraft.draw.compositor import Compositor, frames_in_order
     from shotcraft.layout.planner import plan, plate_size
     from shotcraft.media.encode import EncoderSettings, VideoWriter
     from shotcraft.motion.track import compute_motion
@@ -104,8 +105,8 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         settings = EncoderSettings(preset=encoder_preset, gop=24)
         t0 = time.perf_counter()
         with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
-            for i in range(CAL_FRAMES):
-                w.write(comp.frame_array(motion, i))
+            for frame in frames_in_order(comp, motion, workers=min(2, os.cpu_count() or 1)):
+                w.write(frame)
         pipeline = (time.perf_counter() - t0) / CAL_FRAMES / mpix
     return {
         "plate_s_per_mpix": plate_s / (psize[0] * psize[1] / 1e6),

@@ -7,6 +7,10 @@ so slow motion glides instead of stepping from pixel to pixel.
 from __future__ import annotations
 
 import math
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,14 +116,17 @@ class Compositor:
         self.size = out_size
         self.sprites = {k: SpriteMips(v) for k, v in sprites.items()}
         self._shadow_cache: dict[int, Image.Image] = {}
-        self._last_view: tuple[CameraState, Image.Image] | None = None
+        self._local = (
+            threading.local()
+        )  # the last view, per thread: frames may be drawn in parallel
 
     def background(self, cam: CameraState) -> Image.Image:
         """The plate seen through the camera; a still camera reuses the last view."""
-        if self._last_view is not None and self._last_view[0] == cam:
-            return self._last_view[1].copy()
+        last = getattr(self._local, "view", None)
+        if last is not None and last[0] == cam:
+            return last[1].copy()
         view = self._view(cam)
-        self._last_view = (cam, view.copy())
+        self._local.view = (cam, view.copy())
         return view
 
     def _view(self, cam: CameraState) -> Image.Image:
@@ -142,9 +149,10 @@ class Compositor:
 
     def _shadow(self, width: int) -> Image.Image:
         bucket = max(4, int(width) // 4 * 4)
-        if bucket not in self._shadow_cache:
-            self._shadow_cache[bucket] = shadow_mask(bucket)
-        return self._shadow_cache[bucket]
+        mask = self._shadow_cache.get(bucket)
+        if mask is None:  # two threads may both make it: same result, no harm
+            mask = self._shadow_cache[bucket] = shadow_mask(bucket)
+        return mask
 
     def place_sprite(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int]] | None:
         """The subject's sprite resampled into frame space: an RGBA piece and where it goes."""
@@ -218,3 +226,27 @@ class Compositor:
             offset = (k / (samples - 1) - 0.5) * shutter if samples > 1 else 0.0
             acc += np.asarray(self.frame(frame_state(motion, i + offset)), dtype=np.float32)
         return (acc / samples + 0.5).astype(np.uint8)
+
+
+def frames_in_order(
+    comp: Compositor,
+    motion: MotionTrack,
+    samples: int = 1,
+    shutter: float = 0.5,
+    workers: int = 2,
+    ahead: int = 4,
+) -> Iterator[np.ndarray]:
+    """Every frame of the track, drawn by `workers` threads (Pillow releases the GIL while it
+    resamples), yielded in order with at most `ahead` frames in flight: memory stays flat."""
+    if workers <= 1:
+        for i in range(motion.frames):
+            yield comp.frame_array(motion, i, samples, shutter)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="shotcraft-draw") as pool:
+        pending: deque = deque()
+        for i in range(motion.frames):
+            pending.append(pool.submit(comp.frame_array, motion, i, samples, shutter))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

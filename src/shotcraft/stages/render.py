@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from shotcraft import __version__
 from shotcraft.backends import get_backend
-from shotcraft.draw.compositor import Compositor
+from shotcraft.draw.compositor import Compositor, frames_in_order
 from shotcraft.errors import OverBudget
 from shotcraft.fsutil import write_bytes, write_json
 from shotcraft.layout.io import read_layout
@@ -118,9 +119,8 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         )
         frames = harmonizer.frames()
     else:
-        frames = (
-            comp.frame_array(motion, i, preset.samples, preset.shutter)
-            for i in range(motion.frames)
+        frames = frames_in_order(
+            comp, motion, preset.samples, preset.shutter, workers=min(2, os.cpu_count() or 1)
         )
     video_pass = None
     if shot.model is not None and shot.model.motion_adapter and hasattr(backend, "video_spec"):
