@@ -1,4 +1,4 @@
-"""Reading videos back: frame counts, sizes, frames as arrays."""
+"""Reading videos back: what a file holds (frames, size, rate, keyframes), frames as arrays."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,25 +19,43 @@ class VideoInfo:
     frames: int
     size: tuple[int, int]
     fps: Fraction
-    duration: float
     codec: str
+    pix_fmt: str
+    keyframes: tuple[int, ...]  # frame indexes in decode order
+    b_frames: bool  # decode order differs from display order
+    extradata: bytes  # codec headers (SPS/PPS for H.264): equal ones can be spliced
     has_audio: bool
+
+    @property
+    def duration(self) -> float:
+        return self.frames / float(self.fps) if self.fps else 0.0
 
 
 def probe(path: Path) -> VideoInfo:
-    """Counts frames by demuxing packets (exact, no decoding)."""
+    """Demuxes the video packets (exact counts, no decoding)."""
     with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        fps = Fraction(v.average_rate or v.base_rate or 24)
-        count = sum(1 for p in c.demux(v) if p.size > 0)
-        has_audio = bool(c.streams.audio)
+        s = c.streams.video[0]
+        keys, n, b_frames, last_dts = [], 0, False, None
+        for p in c.demux(s):
+            if p.size == 0:
+                continue
+            if p.is_keyframe:
+                keys.append(n)
+            if p.pts != p.dts or (last_dts is not None and p.dts is not None and p.dts < last_dts):
+                b_frames = True
+            last_dts = p.dts
+            n += 1
+        cc = s.codec_context
         return VideoInfo(
-            frames=count,
-            size=(v.codec_context.width, v.codec_context.height),
-            fps=fps,
-            duration=count / float(fps) if fps else 0.0,
-            codec=v.codec_context.name,
-            has_audio=has_audio,
+            frames=n,
+            size=(cc.width, cc.height),
+            fps=Fraction(s.average_rate or s.base_rate or 24),
+            codec=cc.name,
+            pix_fmt=str(cc.pix_fmt),
+            keyframes=tuple(keys),
+            b_frames=b_frames,
+            extradata=bytes(cc.extradata or b""),
+            has_audio=bool(c.streams.audio),
         )
 
 

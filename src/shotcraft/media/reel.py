@@ -23,6 +23,7 @@ import av
 from shotcraft.fsutil import publish, temp_beside
 from shotcraft.media.audio import AudioTrack, encode_audio
 from shotcraft.media.encode import EncoderSettings, VideoWriter, container_format
+from shotcraft.media.probe import VideoInfo, probe
 from shotcraft.progress import _ignore
 from shotcraft.spec.model import Transition
 
@@ -36,44 +37,6 @@ class ReelPart:
     trim: tuple[float, float] | None
     transition: Transition  # how this part comes in from the one before
     encoder: EncoderSettings | None = None  # what the clip was encoded with, when known
-
-
-@dataclass(frozen=True, slots=True)
-class ClipInfo:
-    size: tuple[int, int]
-    fps: Fraction
-    frames: int
-    keyframes: tuple[int, ...]
-    codec: str
-    pix_fmt: str
-    b_frames: bool
-    extradata: bytes
-
-
-def clip_info(path: Path) -> ClipInfo:
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        keys, n, b_frames, last_dts = [], 0, False, None
-        for p in c.demux(s):
-            if p.size == 0:
-                continue
-            if p.is_keyframe:
-                keys.append(n)
-            if p.pts != p.dts or (last_dts is not None and p.dts is not None and p.dts < last_dts):
-                b_frames = True
-            last_dts = p.dts
-            n += 1
-        cc = s.codec_context
-        return ClipInfo(
-            size=(cc.width, cc.height),
-            fps=Fraction(s.average_rate or 24),
-            frames=n,
-            keyframes=tuple(keys),
-            codec=cc.name,
-            pix_fmt=str(cc.pix_fmt),
-            b_frames=b_frames,
-            extradata=bytes(cc.extradata or b""),
-        )
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -129,7 +92,7 @@ class AssemblyReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _frame_range(part: ReelPart, info: ClipInfo, fps: int) -> tuple[int, int]:
+def _frame_range(part: ReelPart, info: VideoInfo, fps: int) -> tuple[int, int]:
     """Source frame range of a part; with a different rate, in reel frames."""
     rate = float(info.fps) if _same_rate(info.fps, fps) else float(fps)
     total = info.frames if _same_rate(info.fps, fps) else round(info.frames / float(info.fps) * fps)
@@ -146,7 +109,7 @@ def _same_rate(a: Fraction, fps: int) -> bool:
 
 def plan(
     parts: list[ReelPart],
-    infos: list[ClipInfo],
+    infos: list[VideoInfo],
     size: tuple[int, int],
     fps: int,
     allow_copy: bool,
@@ -193,7 +156,7 @@ def plan(
     return ops, copyable
 
 
-def _copyable(info: ClipInfo, size: tuple[int, int], fps: int, reference: bytes | None) -> bool:
+def _copyable(info: VideoInfo, size: tuple[int, int], fps: int, reference: bytes | None) -> bool:
     return (
         info.codec == "h264"
         and info.pix_fmt == "yuv420p"
@@ -306,11 +269,11 @@ def assemble(
     audio: AudioTrack | None = None,
     advance: Callable[[int], None] | None = None,
     allow_copy: bool = True,
-    infos: list[ClipInfo] | None = None,
+    infos: list[VideoInfo] | None = None,
 ) -> AssemblyReport:
     """Write the reel to `out` (atomically). Copies whole GOPs where it can."""
     step = advance or _ignore
-    infos = infos or [clip_info(p.clip) for p in parts]
+    infos = infos or [probe(p.clip) for p in parts]
     mp4 = container_format(out) == "mp4" and settings.codec == "libx264"
     ops, _ = plan(parts, infos, size, fps, allow_copy and mp4)
     report = AssemblyReport()
@@ -361,7 +324,7 @@ def _encode_all(
 def _splice(
     ops: list[Op],
     parts: list[ReelPart],
-    infos: list[ClipInfo],
+    infos: list[VideoInfo],
     out: Path,
     size: tuple[int, int],
     fps: int,
@@ -408,7 +371,7 @@ def _splice(
                     n = sum(op.count for op in group)
                     rng = (0, n)
                     report.frames_reencoded += n
-                    if clip_info(source).extradata != reference:
+                    if probe(source).extradata != reference:
                         raise _CannotSplice("the clips were encoded with other settings")
                 for packet in _packets(source, *rng):
                     packet.stream = ostream

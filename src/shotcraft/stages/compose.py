@@ -9,7 +9,8 @@ from pathlib import Path
 from shotcraft.errors import MissingInput, Problem, SpecError, UsageError
 from shotcraft.media.audio import AudioTrack
 from shotcraft.media.encode import EncoderSettings
-from shotcraft.media.reel import ReelPart, assemble, clip_info
+from shotcraft.media.probe import probe
+from shotcraft.media.reel import ReelPart, assemble
 from shotcraft.project import ShotPaths
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
@@ -109,7 +110,7 @@ def compose(
         else:
             paths = ShotPaths.of(settings.project, shots[i].id)
             clip_path, name, encoder = paths.clip, shots[i].id, _clip_encoder(paths)
-        info = clip_info(clip_path)
+        info = probe(clip_path)
         infos.append(info)
         length = info.frames / float(info.fps)
         if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
