@@ -26,6 +26,7 @@ class Problem:
     path: str
     message: str
     line: int | None = None
+    missing_file: bool = False  # a file the spec names is not there (see MissingInput)
 
 
 class SpecError(ShotcraftError):

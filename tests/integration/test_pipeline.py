@@ -198,3 +198,23 @@ def test_interrupted_render_leaves_nothing_half_written(
     assert probe(folder / "clip.mp4").frames == 24
     assert Cache(cache_dir).verify().corrupt == ()
     assert time.time() - t0 < 60
+
+
+def test_asset_deleted_since_sketch_is_a_missing_input(
+    cli: Callable[..., object], write_shot: Callable[..., Path], tmp_path: Path, project: Path
+) -> None:
+    from PIL import Image
+
+    sprite = tmp_path / "shots" / "lantern.png"
+    sprite.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGBA", (10, 20), (255, 200, 0, 255)).save(sprite)
+    shot = write_shot("version = 1\n[[subjects]]\nid = 'l'\nimage = 'lantern.png'\n", "l.toml")
+    assert cli("sketch", shot).exit_code == 0
+    sprite.unlink()
+    r = cli("render", shot)
+    assert r.exit_code == 7
+    assert "lantern.png" in r.output and "was there when 'l' was sketched" in r.output
+    # never sketched: the same file is simply invalid
+    other = write_shot("version = 1\n[[subjects]]\nid = 'l'\nimage = 'lantern.png'\n", "m.toml")
+    assert cli("render", other).exit_code == 3
+    assert (project / "l" / "layout.json").is_file()  # earlier results intact

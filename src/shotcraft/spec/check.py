@@ -226,7 +226,8 @@ class Checker:
         p = Path(v).expanduser()
         full = p if p.is_absolute() else (self.base_dir / p)
         if not full.is_file():
-            self.fail(where, f"file not found: {full} (paths are relative to the spec file)")
+            message = f"file not found: {full} (paths are relative to the spec file)"
+            self.problems.append(Problem(where, message, self.line_of(where), missing_file=True))
             return None
         return full.resolve()
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shotcraft.cache import Cache, default_cache_dir
+from shotcraft.errors import MissingInput, SpecError
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import ShotPaths, State, digest, shot_digest
 from shotcraft.spec import Preset, Shot, load_preset, load_shot
 from shotcraft.spec.model import ModelSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,11 @@ class ShotContext:
 
 
 def load_context(shot_file: Path, settings: Settings) -> ShotContext:
-    shot = load_shot(shot_file)
+    try:
+        shot = load_shot(shot_file)
+    except SpecError as e:
+        _missing_since_sketch(shot_file, e, settings)
+        raise
     if settings.model:
         base = shot.model or ModelSpec(id=settings.model)
         shot = dataclasses.replace(shot, model=dataclasses.replace(base, id=settings.model))
@@ -101,3 +112,20 @@ def refine_inputs(ctx: ShotContext, pick: int) -> str:
 def render_size(shot: Shot, preset: Preset) -> tuple[int, int]:
     w, h = shot.size
     return (max(16, round(w * preset.scale / 2) * 2), max(16, round(h * preset.scale / 2) * 2))
+
+
+def _missing_since_sketch(shot_file: Path, error: SpecError, settings: Settings) -> None:
+    """An asset that was there when the shot was sketched and is gone now is a missing input
+    (exit 7), not a bad shot file (exit 3)."""
+    if not error.problems or not all(p.missing_file for p in error.problems):
+        return
+    try:
+        data = tomllib.loads(Path(shot_file).read_text())
+        sid = str(data.get("shot", {}).get("id", Path(shot_file).stem))
+    except (OSError, ValueError, AttributeError):
+        return
+    if ShotPaths.of(settings.project, sid).state.is_file():
+        lines = "; ".join(error.lines())
+        raise MissingInput(
+            f"{lines}; it was there when '{sid}' was sketched: restore it or change the shot"
+        ) from None
