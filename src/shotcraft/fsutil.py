@@ -89,3 +89,14 @@ def read_artifact(path: Path, schema: str, stage: str) -> dict[str, Any]:
             f"{path}: schema {found!r} is not {schema}; run `shotcraft {stage} --force`"
         )
     return data
+
+
+def file_digest(path: Any, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shotcraft import __version__
-from shotcraft.cache.keys import file_digest
-from shotcraft.fsutil import canonical_json, write_json
+from shotcraft.fsutil import canonical_json, file_digest, write_json
 from shotcraft.spec.model import Shot
 
 STATE_SCHEMA = 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from shotcraft.fsutil import canonical_json
+from shotcraft.fsutil import canonical_json, file_digest
+
+__all__ = ["KEY_SCHEMA", "cache_key", "file_digest"]
 
 KEY_SCHEMA = 1
 
@@ -14,11 +16,3 @@ def cache_key(spec: dict[str, Any]) -> str:
     """The key of an entry; `spec` must hold only what changes the bytes (no names, no paths)."""
     full = {"key_schema": KEY_SCHEMA, **spec}
     return hashlib.sha256(canonical_json(full)).hexdigest()
-
-
-def file_digest(path: Any, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -10,13 +10,16 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
 from shotcraft.errors import ShotcraftError
 from shotcraft.progress import Advance, _ignore
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,9 +31,16 @@ class Output:
     def __init__(self, quiet: bool = False, as_json: bool = False) -> None:
         self.quiet = quiet
         self.as_json = as_json
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.interactive = self.err.is_terminal and not quiet and not as_json
+        self.interactive = sys.stderr.isatty() and not quiet and not as_json
+
+    # rich is imported only when something is printed: a quiet make job never pays for it
+    @cached_property
+    def err(self) -> Console:
+        return _console(stderr=True)
+
+    @cached_property
+    def out(self) -> Console:
+        return _console(stderr=False)
 
     # Reporter protocol ---------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -97,6 +107,12 @@ class Output:
             sys.stdout.flush()
 
 
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
 class _ToReporter(logging.Handler):
     def __init__(self, output: Output) -> None:
         super().__init__(logging.WARNING)
@@ -114,7 +130,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        report = Output()  # its console (and rich) is made only if an error is printed
         log = logging.getLogger("shotcraft")
         handler = _ToReporter(Output())
         log.addHandler(handler)
@@ -123,18 +139,18 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except ShotcraftError as e:
             for line in e.lines():
-                err.print(f"error: {line}", markup=False, style="red")
+                report.err.print(f"error: {line}", markup=False, style="red")
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
-            err.print(
+            report.err.print(
                 "interrupted: finished work is kept; partial files were removed", markup=False
             )
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception:
-            err.print(traceback.format_exc(), markup=False)
-            err.print(
+            report.err.print(traceback.format_exc(), markup=False)
+            report.err.print(
                 "shotcraft hit an unexpected error (a bug): please report it with the "
                 "traceback above and the command you ran.",
                 markup=False,

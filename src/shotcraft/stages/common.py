@@ -6,14 +6,16 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shotcraft.cache import Cache, default_cache_dir
 from shotcraft.errors import MissingInput, SpecError
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import ShotPaths, State, digest, shot_digest
 from shotcraft.spec import Preset, Shot, load_preset, load_shot
 from shotcraft.spec.model import ModelSpec
+
+if TYPE_CHECKING:
+    from shotcraft.cache import Cache
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,6 +37,8 @@ class Settings:
 
     @property
     def cache(self) -> Cache:
+        from shotcraft.cache import Cache, default_cache_dir  # filelock: only when it is used
+
         return Cache(default_cache_dir(self.cache_dir))
 
 
