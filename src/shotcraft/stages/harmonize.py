@@ -37,17 +37,7 @@ def screen_to_plate(cam: CameraState, size: tuple[int, int], plate: tuple[int, i
 
 def warp(image: np.ndarray, out_to_in: np.ndarray) -> np.ndarray:
     """Resample a float HxWxC array so output pixel p shows input pixel out_to_in @ p."""
-    h, w = image.shape[:2]
-    coeffs = tuple(out_to_in[:2].ravel())
-    chans = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(image[..., k]), "F").transform(
-                (w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR
-            )
-        )
-        for k in range(image.shape[2])
-    ]
-    return np.stack(chans, axis=-1)
+    return _warp_into(image, out_to_in, (image.shape[1], image.shape[0]))
 
 
 def motion_between(
@@ -113,6 +103,83 @@ class Coherence:
         }
 
 
+def carry(
+    comp: Compositor,
+    motion: MotionTrack,
+    plate: tuple[int, int],
+    corr: np.ndarray,
+    a: int,
+    t: int,
+) -> np.ndarray:
+    """A correction made at frame `a`, moved to frame `t` along each layer's known motion:
+    the plate's (the camera), then each subject's own (position, size, facing) inside its
+    silhouette at `t`, drawn far to near like the composite."""
+    size = comp.size
+    w, h = size
+    at_a, at_t = frame_state(motion, a), frame_state(motion, t)
+    # The plate's own correction: where subjects covered it at `a` it is unknown, so it is
+    # filled from the plate around them (a normalized blur) before following the camera.
+    visible = np.ones((h, w, 1), dtype=np.float32)
+    for sa in at_a.subjects:
+        placed = comp.place_sprite(sa)
+        if placed is not None:
+            piece, (x0, y0) = placed
+            alpha = np.asarray(piece.getchannel("A"), dtype=np.float32)[..., None] / 255.0
+            visible[y0 : y0 + piece.height, x0 : x0 + piece.width] *= 1.0 - alpha
+    plate_corr = corr
+    if (visible < 1.0).any():
+        fill = _smooth(corr * visible) / np.maximum(_smooth(visible), 1e-3)
+        plate_corr = corr * visible + fill * (1.0 - visible)
+    out = warp(plate_corr, motion_between(motion, a, t, size, plate))
+    for sa, st in zip(at_a.subjects, at_t.subjects, strict=True):
+        placed = comp.place_sprite(st)
+        if placed is None or sa.height <= 0 or st.height <= 0:
+            continue
+        piece, (x0, y0) = placed
+        ph, pw = piece.height, piece.width
+        alpha = np.asarray(piece.getchannel("A"), dtype=np.float32)[..., None] / 255.0
+        if not alpha.any():
+            continue
+        # frame-t pixel -> frame-a pixel, following the subject: scaled about its feet,
+        # mirrored if it turned round
+        k = sa.height / st.height
+        kx = -k if sa.mirror != st.mirror else k
+        fx_a, fy_a, fx_t, fy_t = sa.sx * w, sa.sy * h, st.sx * w, st.sy * h
+        m = np.array(
+            [[kx, 0.0, fx_a - kx * (fx_t - x0)], [0.0, k, fy_a - k * (fy_t - y0)], [0.0, 0.0, 1.0]]
+        )
+        moved = _warp_into(corr, m, (pw, ph))
+        region = out[y0 : y0 + ph, x0 : x0 + pw]
+        out[y0 : y0 + ph, x0 : x0 + pw] = moved * alpha + region * (1.0 - alpha)
+    return out
+
+
+def _smooth(image: np.ndarray, factor: int = 8) -> np.ndarray:
+    """A cheap wide blur: down by `factor` with a box filter, back up bilinearly."""
+    h, w = image.shape[:2]
+    small = (max(1, w // factor), max(1, h // factor))
+    chans = []
+    for c in range(image.shape[2]):
+        im = Image.fromarray(np.ascontiguousarray(image[..., c]), "F")
+        im = im.resize(small, Image.Resampling.BOX).resize((w, h), Image.Resampling.BILINEAR)
+        chans.append(np.asarray(im))
+    return np.stack(chans, axis=-1)
+
+
+def _warp_into(image: np.ndarray, out_to_in: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Like warp, into an output of another size (a region)."""
+    coeffs = tuple(out_to_in[:2].ravel())
+    chans = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c]), "F").transform(
+                size, Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR
+            )
+        )
+        for c in range(image.shape[2])
+    ]
+    return np.stack(chans, axis=-1)
+
+
 def key_frames(frames: int, every: int) -> list[int]:
     """Every K-th frame is repainted; frames after the last key carry its correction."""
     return list(range(0, frames, every))
@@ -170,17 +237,15 @@ class Harmonizer:
             if prev_corr is not None:
                 for t in range(prev_key + 1, k):
                     w = (t - prev_key) / (k - prev_key)
-                    from_a = warp(
-                        prev_corr, motion_between(self.motion, prev_key, t, self.size, self.plate)
-                    )
-                    from_b = warp(corr_k, motion_between(self.motion, k, t, self.size, self.plate))
+                    from_a = carry(self.comp, self.motion, self.plate, prev_corr, prev_key, t)
+                    from_b = carry(self.comp, self.motion, self.plate, corr_k, k, t)
                     corr = (1 - w) * from_a + w * from_b
                     yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
             yield np.clip(comp_k + corr_k + 0.5, 0, 255).astype(np.uint8)
             prev_key, prev_corr = k, corr_k
         for t in range(prev_key + 1, n):  # after the last key: its correction, carried along
             assert prev_corr is not None
-            corr = warp(prev_corr, motion_between(self.motion, prev_key, t, self.size, self.plate))
+            corr = carry(self.comp, self.motion, self.plate, prev_corr, prev_key, t)
             yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
 
 
