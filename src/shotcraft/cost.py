@@ -36,6 +36,7 @@ class RenderEstimate:
     layers_cached: int
     breakdown: dict[str, float]
     denoiser_calls: int = 0  # evaluations the render is expected to make
+    note: str = ""  # what the estimate leaves out, if anything
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class RenderEstimate:
             "layers_to_make": self.layers_to_make,
             "layers_cached": self.layers_cached,
             "denoiser_calls": self.denoiser_calls,
+            **({"note": self.note} if self.note else {}),
             "breakdown": {k: round(v, 3) for k, v in self.breakdown.items()},
         }
 
@@ -226,6 +228,13 @@ def _measure_model(backend: Any) -> dict[str, float]:
         "warmup_i2i_s": max(0.0, warm_i2i - ti),
         "multiple": m,
     }
+
+
+def known_model_rates(cache_root: Path, backend: Any) -> dict[str, float] | None:
+    """The model's rates if this device has measured them, without loading anything."""
+    key = f"{backend.identity}@{backend.device_request}"
+    rates = load_calibration(cache_root).get("models", {}).get(key)
+    return dict(rates) if rates else None
 
 
 def model_rates(

@@ -198,3 +198,27 @@ def test_calibrate_measures_the_model(cli: Callable[..., object], tiny_model: Pa
     data = json.loads(r.stdout)
     (rates,) = [v for k, v in data["models"].items() if k.startswith("local:")]
     assert rates["step_s"] + rates["step_s_per_mpix"] > 0
+
+
+def test_sketch_and_status_of_a_model_shot_never_import_torch(
+    model_shot: Callable[..., Path], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    shot = model_shot("nt.toml", preset="final")
+    code = (
+        "import sys\n"
+        "from shotcraft.cli.app import app\n"
+        "for args in (['sketch'], ['status']):\n"
+        "    try:\n"
+        f"        app(args + [{str(shot)!r}, '--project', {str(tmp_path / 'p')!r},"
+        f" '--cache', {str(tmp_path / 'c')!r}])\n"
+        "    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+        "print('torch' in sys.modules, 'diffusers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False False"
+    assert "calibrate --model" in out.stdout  # the estimate says what it leaves out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 from shotcraft.backends.base import Backend
 from shotcraft.backends.procedural import ProceduralBackend
 from shotcraft.errors import BackendUnavailable
@@ -14,22 +17,25 @@ def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
     """The procedural backend when no model is configured, else the diffusers one."""
     if model is None:
         return ProceduralBackend()
-    import time
-
-    t0 = time.perf_counter()
-    try:
-        import diffusers  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as e:
+    missing = [name for name in ("torch", "diffusers", "transformers") if not _installed(name)]
+    if missing:
         raise BackendUnavailable(
             f"model '{model.id}' needs the diffusion extra, which is not installed "
-            f"({e.name} is missing); install it with: {DIFFUSION_HINT}"
-        ) from None
+            f"({missing[0]} is missing); install it with: {DIFFUSION_HINT}"
+        )
     from shotcraft.backends.diffusers_t2i import DiffusersBackend
 
-    backend = DiffusersBackend(model, device)
-    backend.load_seconds = time.perf_counter() - t0  # the imports: real only the first time
-    return backend
+    return DiffusersBackend(model, device)  # torch is imported only when the model is loaded
+
+
+def _installed(name: str) -> bool:
+    """Whether a package can be imported, without importing it (torch takes seconds)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 __all__ = ["Backend", "ProceduralBackend", "get_backend"]

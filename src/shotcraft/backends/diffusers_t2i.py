@@ -93,13 +93,13 @@ class DiffusersBackend:
     name = "diffusers"
 
     def __init__(self, model: ModelSpec, device: str = "auto") -> None:
-        import diffusers
+        from importlib.metadata import version
 
         for noisy in ("diffusers", "transformers"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.model = model
-        self.version = f"{__version__}+diffusers-{diffusers.__version__}"
+        self.version = f"{__version__}+diffusers-{version('diffusers')}"
         self.device_request = device
         self.identity = model_identity(model.id)
         self.denoiser_calls = 0

@@ -100,7 +100,10 @@ def sketch(
             out.result(
                 f"{ctx.shot.id}: render estimate {e['seconds']:.1f}s "
                 f"({e['frames']} frames, {e['layers_to_make']} layers to make, "
-                f"{e['layers_cached']} cached)"
+                f"{e['layers_cached']} cached"
+                + (f", {e['denoiser_calls']} denoiser calls" if e.get("denoiser_calls") else "")
+                + ")"
+                + (f"; {e['note']}" if e.get("note") else "")
             )
         return r
 

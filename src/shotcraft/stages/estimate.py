@@ -15,8 +15,11 @@ from shotcraft.stages.layers import plan_layers
 
 
 def render_estimate(
-    ctx: ShotContext, settings: Settings, pick: int | None = None
+    ctx: ShotContext, settings: Settings, pick: int | None = None, measure_model: bool = True
 ) -> cost.RenderEstimate:
+    """What rendering will cost. With `measure_model` False (sketch, status) a model that this
+    device has not timed yet is not loaded: its denoiser time is left out and the estimate
+    says so (torch is never imported by the cheap stages)."""
     shot, preset = ctx.shot, ctx.preset
     layout = plan(shot, ctx.state.pick if pick is None else pick)
     motion = compute_motion(shot, layout)
@@ -42,7 +45,16 @@ def render_estimate(
     painter: Any = backend
     # Denoiser work: layers still to paint, then harmonized key frames (assumed not cached:
     # their keys are the composites' digests, known only once the layers exist).
-    mrates = cost.model_rates(cache.root, backend, settings.reporter)
+    if measure_model:
+        mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
+    else:
+        mrates = cost.known_model_rates(cache.root, backend)
+    if mrates is None:
+        return dataclasses.replace(
+            base,
+            denoiser_calls=_denoiser_calls(painter, cache, lp, shot.frames, preset.harmonize),
+            note=f"the model's time is not included: run `shotcraft calibrate --model {model.id}`",
+        )
     paint, calls = 0.0, 0
     todo = [(lp.plate_spec, lp.plate_size)] + [  # sprites are painted at least 64 px
         (spec, (max(64, round(h * layout.subject(sid).aspect)), max(64, h)))
@@ -92,3 +104,18 @@ def render_estimate(
             "video": video,
         },
     )
+
+
+def _denoiser_calls(painter: Any, cache: Any, lp: Any, frames: int, harmonize: bool) -> int:
+    model = painter.model
+    todo = [lp.plate_spec, *lp.sprite_specs.values()]
+    calls = sum(
+        model.steps
+        for spec in todo
+        if spec.get("backend") == painter.name and not cache.contains(spec)
+    )
+    if harmonize:
+        calls += len(key_frames(frames, model.every)) * painter.harmonize_steps()
+    if model.motion_adapter:
+        calls += -(-frames // 16) * painter.harmonize_steps()
+    return calls

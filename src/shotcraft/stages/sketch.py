@@ -96,7 +96,7 @@ def sketch(ctx: ShotContext, settings: Settings, variants: int = 0) -> StageResu
 
     outputs: list[Path] = []
     warnings: list[str] = []
-    est = render_estimate(ctx, settings).to_json()
+    est = render_estimate(ctx, settings, measure_model=False).to_json()
     if not base_current:
         layout = plan(ctx.shot, 0)
         written, warnings, _ = _write_layout(ctx, layout, paths.root, est, ctx.shot.id, settings)

@@ -41,7 +41,7 @@ def shot_status(shot_file: Path, settings: Settings) -> dict[str, Any]:
         stages[name] = (
             "up to date" if why is None else ("missing" if why == "never run" else f"stale ({why})")
         )
-    est = render_estimate(ctx, settings)
+    est = render_estimate(ctx, settings, measure_model=False)
     layout = plan(ctx.shot, state.pick)
     lp = plan_layers(
         backend,
