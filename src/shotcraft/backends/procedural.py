@@ -43,6 +43,7 @@ class ProceduralBackend:
             "kind": "plate",
             "backend": self.name,
             "backend_version": self.version,
+            "draw_version": draw.DRAW_VERSION,
             "size": list(size),
         }
         if background.image is not None:
@@ -76,6 +77,7 @@ class ProceduralBackend:
             "kind": "sprite",
             "backend": self.name,
             "backend_version": self.version,
+            "draw_version": draw.DRAW_VERSION,
             "height": height,
         }
         if subject.image is not None:

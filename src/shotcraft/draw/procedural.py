@@ -13,6 +13,10 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 Color = tuple[int, int, int]
 
+# Part of every procedural cache key: bump it whenever a change here changes pixels, so
+# caches made by older code are not reused for the new look.
+DRAW_VERSION = 2
+
 
 def palette_from_text(text: str, n: int = 2) -> tuple[Color, ...]:
     """A pleasant sky palette (dark top, warm horizon) derived from a prompt's hash."""
