@@ -12,6 +12,7 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ def _synthetic_shot() -> Any:
 def _measure(encoder_preset: str) -> dict[str, float]:
     from shotcraft.backends.procedural import ProceduralBackend
     from shotcraft.draw.compositor import Compositor, frames_in_order
+    from shotcraft.draw.yuv import YuvCompositor
     from shotcraft.layout.planner import plan, plate_size
     from shotcraft.media.encode import EncoderSettings, VideoWriter
     from shotcraft.motion.track import compute_motion
@@ -107,7 +109,9 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         settings = EncoderSettings(preset=encoder_preset, gop=24)
         t0 = time.perf_counter()
         with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
-            for frame in frames_in_order(comp, motion, workers=min(2, os.cpu_count() or 1)):
+            yuv = YuvCompositor(comp)  # the render loop's own path
+            draw = partial(yuv.frame_at, motion)
+            for frame in frames_in_order(draw, CAL_FRAMES, workers=min(2, os.cpu_count() or 1)):
                 w.write(frame)
         pipeline = (time.perf_counter() - t0) / CAL_FRAMES / mpix
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -229,23 +229,18 @@ class Compositor:
 
 
 def frames_in_order(
-    comp: Compositor,
-    motion: MotionTrack,
-    samples: int = 1,
-    shutter: float = 0.5,
-    workers: int = 2,
-    ahead: int = 4,
+    draw: Callable[[int], np.ndarray], count: int, workers: int = 2, ahead: int = 4
 ) -> Iterator[np.ndarray]:
-    """Every frame of the track, drawn by `workers` threads (Pillow releases the GIL while it
+    """draw(0) .. draw(count - 1) on `workers` threads (Pillow releases the GIL while it
     resamples), yielded in order with at most `ahead` frames in flight: memory stays flat."""
     if workers <= 1:
-        for i in range(motion.frames):
-            yield comp.frame_array(motion, i, samples, shutter)
+        for i in range(count):
+            yield draw(i)
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="shotcraft-draw") as pool:
         pending: deque = deque()
-        for i in range(motion.frames):
-            pending.append(pool.submit(comp.frame_array, motion, i, samples, shutter))
+        for i in range(count):
+            pending.append(pool.submit(draw, i))
             if len(pending) > ahead:
                 yield pending.popleft().result()
         while pending:

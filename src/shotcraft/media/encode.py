@@ -116,7 +116,9 @@ class VideoWriter:
             self._thread.start()
 
     def _encode(self, array: np.ndarray) -> None:
-        frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+        # RGB (h, w, 3), or I420 planes (h * 3 / 2, w) already in the encoder's format
+        fmt = "yuv420p" if array.ndim == 2 else "rgb24"
+        frame = av.VideoFrame.from_ndarray(array, format=fmt)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
             if self._audio is not None and packet.pts is not None:
@@ -135,7 +137,8 @@ class VideoWriter:
                 self._error = e
 
     def write(self, array: np.ndarray) -> None:
-        if array.shape[:2] != (self.size[1], self.size[0]):
+        rows = self.size[1] * 3 // 2 if array.ndim == 2 else self.size[1]
+        if array.shape[:2] != (rows, self.size[0]):
             raise ValueError(f"frame is {array.shape[1]}x{array.shape[0]}, expected {self.size}")
         if self._error is not None:
             raise RenderFailed(f"encoding failed: {self._error}")

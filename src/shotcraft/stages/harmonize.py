@@ -71,12 +71,15 @@ class Coherence:
         self.diff_sum = 0.0
 
     def _shrink(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim == 2:  # I420 planes: the luma is enough for these figures
+            frame = frame[: self.size[1]]
         img = Image.fromarray(frame)
         if img.width % self.SCALE == 0 and img.height % self.SCALE == 0:
             img = img.reduce(self.SCALE)  # box filter in C: far cheaper than resize
         else:
             img = img.resize(self.small, Image.Resampling.BOX)
-        return np.asarray(img, dtype=np.float32)
+        small = np.asarray(img, dtype=np.float32)
+        return small[..., None] if small.ndim == 2 else small
 
     def add(self, frame: np.ndarray) -> None:
         i, self.i = self.i, self.i + 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shotcraft import __version__
 from shotcraft.backends import get_backend
 from shotcraft.draw.compositor import Compositor, frames_in_order
+from shotcraft.draw.yuv import YuvCompositor
 from shotcraft.errors import OverBudget
 from shotcraft.fsutil import write_bytes, write_json
 from shotcraft.layout.io import read_layout
@@ -119,9 +122,9 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         )
         frames = harmonizer.frames()
     else:
-        frames = frames_in_order(
-            comp, motion, preset.samples, preset.shutter, workers=min(2, os.cpu_count() or 1)
-        )
+        needs_rgb = shot.model is not None and bool(shot.model.motion_adapter)  # video pass
+        draw = _drawer(comp, motion, preset.samples, preset.shutter, needs_rgb)
+        frames = frames_in_order(draw, motion.frames, workers=min(2, os.cpu_count() or 1))
     video_pass = None
     if shot.model is not None and shot.model.motion_adapter and hasattr(backend, "video_spec"):
         video_pass = VideoPass(backend, settings.cache, model_prompt(shot), shot.seed)
@@ -193,6 +196,16 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         actual,
         {"frames": motion.frames, "reused": reused, "estimate_seconds": report["estimate_seconds"]},
     )
+
+
+def _drawer(
+    comp: Compositor, motion: Any, samples: int, shutter: float, rgb: bool
+) -> Callable[[int], Any]:
+    """How to draw frame i: straight into the encoder's YUV 4:2:0 when nothing downstream
+    needs RGB and there is no motion blur to average; RGB otherwise."""
+    if samples == 1 and not rgb:
+        return partial(YuvCompositor(comp).frame_at, motion)
+    return partial(comp.frame_array, motion, samples=samples, shutter=shutter)
 
 
 def model_prompt(shot: Any) -> str:
