@@ -23,8 +23,8 @@ from shotcraft.progress import Reporter, SilentReporter
 
 CALIBRATION_FILE = "calibration.json"
 CAL_SCHEMA = 1
-CAL_SIZE = (640, 360)
-CAL_FRAMES = 36
+CAL_SIZE = (1280, 720)
+CAL_FRAMES = 30
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 
 
