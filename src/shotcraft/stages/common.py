@@ -35,6 +35,10 @@ class Settings:
     device: str = "auto"
     reporter: Reporter = field(default_factory=SilentReporter)
 
+    def upstream(self) -> Settings:
+        """Settings for the stages a stage runs first: --force applies to the stage asked for."""
+        return dataclasses.replace(self, force=False)
+
     @property
     def cache(self) -> Cache:
         from shotcraft.cache import Cache, default_cache_dir  # filelock: only when it is used

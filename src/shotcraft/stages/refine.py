@@ -31,12 +31,7 @@ def layout_path(ctx: ShotContext, pick: int) -> Path:
 def ensure_sketch(ctx: ShotContext, settings: Settings, pick: int) -> StageResult:
     """Run sketch if its outputs are stale or missing (with enough variants for `pick`)."""
     have = int(ctx.state.stage("variants").get("count", 0))
-    upstream = Settings(**{**_fields(settings), "force": False})
-    return sketch(ctx, upstream, variants=max(have, pick) if pick else 0)
-
-
-def _fields(settings: Settings) -> dict:
-    return {f: getattr(settings, f) for f in settings.__slots__}
+    return sketch(ctx, settings.upstream(), variants=max(have, pick) if pick else 0)
 
 
 def refine(

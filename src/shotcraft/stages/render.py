@@ -71,7 +71,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
 
     # 2. Estimate, and refuse before any work when over budget.
     if up_to_date:
-        refine(ctx, settings_without_force(settings))  # an upstream file may be missing
+        refine(ctx, settings.upstream())  # an upstream file may be missing
         return StageResult("render", shot.id, False, (str(paths.clip),), time.perf_counter() - t0)
     estimate = render_estimate(ctx, settings)
     if budget is not None and estimate.seconds > budget:
@@ -83,7 +83,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
 
     # 3. Upstream stages, then read what they wrote.
     t_up = time.perf_counter()
-    refine(ctx, settings_without_force(settings))
+    refine(ctx, settings.upstream())
     t_up = time.perf_counter() - t_up
     t_own = time.perf_counter()
     layout = read_layout(layout_path(ctx, ctx.state.pick))
@@ -230,10 +230,6 @@ def _paint_steps(backend: Any, settings: Settings, lp: Any) -> int:
 def _on_step(backend: Any, advance: Any) -> None:
     if hasattr(backend, "on_step"):
         backend.on_step = None if advance is None else (lambda: advance(1))
-
-
-def settings_without_force(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, force=False)
 
 
 def _make_escape(p: Path | str) -> str:
