@@ -186,17 +186,24 @@ class Compositor:
         piece = sprite.transform((x1 - x0, y1 - y0), AFFINE, (a, b, c, d, e, f), BILINEAR)
         return piece.convert("RGBA"), (x0, y0)
 
-    def draw_shadow(self, frame: Image.Image, s: SubjectState) -> None:
+    def place_shadow(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int], float] | None:
+        """The soft contact shadow under a subject: its mask, where it goes, how dark."""
         mips = self.sprites.get(s.id)
         if mips is None or not s.shadow:
-            return
+            return None
         w, h = self.size
-        strength = 0.45 * s.opacity * max(0.0, 1.0 - 2.5 * s.lift)
+        strength = 0.45 * s.opacity * max(0.0, 1.0 - 2.5 * s.lift)  # fades as it hops
         if strength <= 0.01:
-            return
+            return None
         sprite = mips.levels[0]
         m = self._shadow(int(sprite.width * s.height * h / sprite.height * 0.9))
-        x0, y0 = round(s.gx * w - m.width / 2), round(s.gy * h - m.height / 2)
+        return m, (round(s.gx * w - m.width / 2), round(s.gy * h - m.height / 2)), strength
+
+    def draw_shadow(self, frame: Image.Image, s: SubjectState) -> None:
+        placed = self.place_shadow(s)
+        if placed is None:
+            return
+        m, (x0, y0), strength = placed
         mask = m.point(lambda v: int(v * strength))
         frame.paste((0, 0, 0), (x0, y0, x0 + m.width, y0 + m.height), mask)
 

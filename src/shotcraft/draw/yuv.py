@@ -148,23 +148,15 @@ class YuvCompositor:
             plane[sl] = _u8((pm @ coef + 128.0 * am) + reg * (1.0 - am))
 
     def _shadow(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, s: SubjectState) -> None:
-        comp = self.comp
-        mips = comp.sprites.get(s.id)
-        if mips is None:
+        placed = self.comp.place_shadow(s)
+        if placed is None:
             return
-        w, h = comp.size
-        strength = 0.45 * s.opacity * max(0.0, 1.0 - 2.5 * s.lift)
-        if strength <= 0.01:
-            return
-        sprite = mips.levels[0]
-        m = comp._shadow(int(sprite.width * s.height * h / sprite.height * 0.9))
-        x0, y0 = round(s.gx * w - m.width / 2), round(s.gy * h - m.height / 2)
-        a = np.asarray(m, dtype=np.float32) / 255.0 * strength
-        # clip to the frame
-        ax0, ay0 = max(0, -x0), max(0, -y0)
+        m, (x0, y0), strength = placed
+        w, h = self.comp.size
+        ax0, ay0 = max(0, -x0), max(0, -y0)  # clip to the frame
         ax1, ay1 = min(m.width, w - x0), min(m.height, h - y0)
         if ax1 <= ax0 or ay1 <= ay0:
             return
-        a = a[ay0:ay1, ax0:ax1]
+        a = np.asarray(m, dtype=np.float32)[ay0:ay1, ax0:ax1] / 255.0 * strength
         black = np.zeros((*a.shape, 3), dtype=np.float32)
         self._blend(y, u, v, black, a, x0 + ax0, y0 + ay0)
