@@ -10,7 +10,7 @@ from shotcraft.backends import get_backend
 from shotcraft.layout.planner import plan
 from shotcraft.motion.track import compute_motion
 from shotcraft.stages.common import Settings, ShotContext, render_size
-from shotcraft.stages.harmonize import key_frames
+from shotcraft.stages.harmonize import VIDEO_CHUNK, key_frames
 from shotcraft.stages.layers import plan_layers
 
 
@@ -49,13 +49,14 @@ def render_estimate(
         mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
     else:
         mrates = cost.known_model_rates(cache.root, backend)
+    calls = denoiser_calls(painter, cache, lp, shot.frames, preset.harmonize)
     if mrates is None:
         return dataclasses.replace(
             base,
-            denoiser_calls=_denoiser_calls(painter, cache, lp, shot.frames, preset.harmonize),
+            denoiser_calls=calls,
             note=f"the model's time is not included: run `shotcraft calibrate --model {model.id}`",
         )
-    paint, calls = 0.0, 0
+    paint = 0.0
     todo = [(lp.plate_spec, lp.plate_size)] + [  # sprites are painted at least 64 px
         (spec, (max(64, round(h * layout.subject(sid).aspect)), max(64, h)))
         for sid, spec in lp.sprite_specs.items()
@@ -66,7 +67,6 @@ def render_estimate(
             paint += cost.denoise_seconds(
                 mrates, model.steps, painter.gen_size(px, int(mrates["multiple"])), "t2i"
             )
-            calls += model.steps
     harmonize = 0.0
     if preset.harmonize:
         keys = len(key_frames(shot.frames, model.every))
@@ -74,19 +74,17 @@ def render_estimate(
         harmonize = keys * cost.denoise_seconds(
             mrates, steps, painter.gen_size(size, int(mrates["multiple"])), "i2i"
         )
-        calls += keys * steps
     video = 0.0
     if model.motion_adapter:
-        chunks = -(-shot.frames // 16)
+        chunks = -(-shot.frames // VIDEO_CHUNK)
         steps = painter.harmonize_steps()
         # all frames of a chunk go through the denoiser together: one evaluation a step
         video = (
             chunks
             * steps
             * cost.denoise_seconds(mrates, 1, painter.gen_size(size, int(mrates["multiple"])))
-            * 16
+            * VIDEO_CHUNK
         )
-        calls += chunks * steps
     load = float(mrates.get("load_s", 0.0))  # importing torch/diffusers, loading weights
     if paint:
         load += float(mrates.get("warmup_t2i_s", 0.0))
@@ -106,16 +104,25 @@ def render_estimate(
     )
 
 
-def _denoiser_calls(painter: Any, cache: Any, lp: Any, frames: int, harmonize: bool) -> int:
-    model = painter.model
+def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
+    """Denoiser steps the layers not yet in the cache will take (0 for drawn layers)."""
+    model = getattr(backend, "model", None)
+    if model is None:
+        return 0
     todo = [lp.plate_spec, *lp.sprite_specs.values()]
-    calls = sum(
+    return sum(
         model.steps
         for spec in todo
-        if spec.get("backend") == painter.name and not cache.contains(spec)
+        if spec.get("backend") == backend.name and not cache.contains(spec)
     )
+
+
+def denoiser_calls(painter: Any, cache: Any, lp: Any, frames: int, harmonize: bool) -> int:
+    """Denoiser evaluations a render will make: layers, harmonized key frames, video chunks."""
+    model = painter.model
+    calls = paint_steps(painter, cache, lp)
     if harmonize:
         calls += len(key_frames(frames, model.every)) * painter.harmonize_steps()
     if model.motion_adapter:
-        calls += -(-frames // 16) * painter.harmonize_steps()
+        calls += -(-frames // VIDEO_CHUNK) * painter.harmonize_steps()
     return calls

@@ -252,10 +252,15 @@ class Harmonizer:
             yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
 
 
+VIDEO_CHUNK = 16  # frames AnimateDiff sees at once
+
+
 class VideoPass:
     """AnimateDiff video-to-video over chunks of the frames, each chunk cached by its input."""
 
-    def __init__(self, backend: Any, cache: Cache, prompt: str, seed: int, chunk: int = 16):
+    def __init__(
+        self, backend: Any, cache: Cache, prompt: str, seed: int, chunk: int = VIDEO_CHUNK
+    ):
         self.backend, self.cache, self.prompt, self.seed, self.chunk = (
             backend,
             cache,

@@ -28,7 +28,7 @@ from shotcraft.stages.common import (
     refine_inputs,
     render_size,
 )
-from shotcraft.stages.estimate import render_estimate
+from shotcraft.stages.estimate import paint_steps, render_estimate
 from shotcraft.stages.harmonize import Coherence, Harmonizer, VideoPass
 from shotcraft.stages.layers import fetch_layers, plan_layers
 from shotcraft.stages.refine import layout_path, refine
@@ -94,7 +94,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     t_layers = time.perf_counter()
     lp = plan_layers(backend, shot, layout, motion, preset.scale, size[1])
     calls_before = backend.denoiser_calls
-    painting = _paint_steps(backend, settings, lp)
+    painting = paint_steps(backend, settings.cache, lp)
     with settings.reporter.task(f"{shot.id}: painting layers", painting) as advance:
         _on_step(backend, advance)
         layers = fetch_layers(settings.cache, backend, shot, layout, lp)
@@ -211,20 +211,6 @@ def _drawer(
 def model_prompt(shot: Any) -> str:
     """What a whole frame shows, for image-to-image and video passes."""
     return ", ".join(p for p in [shot.background.prompt, *(s.prompt for s in shot.subjects)] if p)
-
-
-def _paint_steps(backend: Any, settings: Settings, lp: Any) -> int:
-    """Denoiser steps the layers still to make will take (0 for the procedural backend)."""
-    model = getattr(backend, "model", None)
-    if model is None:
-        return 0
-    cache = settings.cache
-    todo = [lp.plate_spec, *lp.sprite_specs.values()]
-    return sum(
-        model.steps
-        for spec in todo
-        if spec.get("backend") == backend.name and not cache.contains(spec)
-    )
 
 
 def _on_step(backend: Any, advance: Any) -> None:
