@@ -106,6 +106,23 @@ class Coherence:
         }
 
 
+def plate_part(comp: Compositor, motion: MotionTrack, corr: np.ndarray, a: int) -> np.ndarray:
+    """The plate's own correction at key frame `a`: where subjects covered the plate it is
+    unknown, so it is filled from the plate around them (a normalized blur)."""
+    w, h = comp.size
+    visible = np.ones((h, w, 1), dtype=np.float32)
+    for sa in frame_state(motion, a).subjects:
+        placed = comp.place_sprite(sa)
+        if placed is not None:
+            piece, (x0, y0) = placed
+            alpha = np.asarray(piece.getchannel("A"), dtype=np.float32)[..., None] / 255.0
+            visible[y0 : y0 + piece.height, x0 : x0 + piece.width] *= 1.0 - alpha
+    if not (visible < 1.0).any():
+        return corr
+    fill = _smooth(corr * visible) / np.maximum(_smooth(visible), 1e-3)
+    return corr * visible + fill * (1.0 - visible)
+
+
 def carry(
     comp: Compositor,
     motion: MotionTrack,
@@ -113,26 +130,17 @@ def carry(
     corr: np.ndarray,
     a: int,
     t: int,
+    plate_corr: np.ndarray | None = None,
 ) -> np.ndarray:
     """A correction made at frame `a`, moved to frame `t` along each layer's known motion:
     the plate's (the camera), then each subject's own (position, size, facing) inside its
-    silhouette at `t`, drawn far to near like the composite."""
+    silhouette at `t`, drawn far to near like the composite. `plate_corr` is
+    plate_part(corr, a), passed in when one key's correction is carried to many frames."""
     size = comp.size
     w, h = size
     at_a, at_t = frame_state(motion, a), frame_state(motion, t)
-    # The plate's own correction: where subjects covered it at `a` it is unknown, so it is
-    # filled from the plate around them (a normalized blur) before following the camera.
-    visible = np.ones((h, w, 1), dtype=np.float32)
-    for sa in at_a.subjects:
-        placed = comp.place_sprite(sa)
-        if placed is not None:
-            piece, (x0, y0) = placed
-            alpha = np.asarray(piece.getchannel("A"), dtype=np.float32)[..., None] / 255.0
-            visible[y0 : y0 + piece.height, x0 : x0 + piece.width] *= 1.0 - alpha
-    plate_corr = corr
-    if (visible < 1.0).any():
-        fill = _smooth(corr * visible) / np.maximum(_smooth(visible), 1e-3)
-        plate_corr = corr * visible + fill * (1.0 - visible)
+    if plate_corr is None:
+        plate_corr = plate_part(comp, motion, corr, a)
     out = warp(plate_corr, motion_between(motion, a, t, size, plate))
     for sa, st in zip(at_a.subjects, at_t.subjects, strict=True):
         placed = comp.place_sprite(st)
@@ -233,22 +241,27 @@ class Harmonizer:
 
     def frames(self) -> Iterator[np.ndarray]:
         n = self.motion.frames
-        prev_key, prev_corr = -1, None
+        prev_key, prev_corr, prev_plate = -1, None, None
+
+        def carried(corr: np.ndarray, plate_corr: np.ndarray, key: int, t: int) -> np.ndarray:
+            return carry(self.comp, self.motion, self.plate, corr, key, t, plate_corr)
+
         for k in key_frames(n, self.every):
             comp_k = self._composite(k)
             corr_k = self._harmonized(k, comp_k).astype(np.float32) - comp_k
-            if prev_corr is not None:
+            plate_k = plate_part(self.comp, self.motion, corr_k, k)  # once per key, not per frame
+            if prev_corr is not None and prev_plate is not None:
                 for t in range(prev_key + 1, k):
                     w = (t - prev_key) / (k - prev_key)
-                    from_a = carry(self.comp, self.motion, self.plate, prev_corr, prev_key, t)
-                    from_b = carry(self.comp, self.motion, self.plate, corr_k, k, t)
-                    corr = (1 - w) * from_a + w * from_b
+                    corr = (1 - w) * carried(prev_corr, prev_plate, prev_key, t) + w * carried(
+                        corr_k, plate_k, k, t
+                    )
                     yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
             yield np.clip(comp_k + corr_k + 0.5, 0, 255).astype(np.uint8)
-            prev_key, prev_corr = k, corr_k
+            prev_key, prev_corr, prev_plate = k, corr_k, plate_k
         for t in range(prev_key + 1, n):  # after the last key: its correction, carried along
-            assert prev_corr is not None
-            corr = carry(self.comp, self.motion, self.plate, prev_corr, prev_key, t)
+            assert prev_corr is not None and prev_plate is not None
+            corr = carried(prev_corr, prev_plate, prev_key, t)
             yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
 
 
