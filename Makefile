@@ -7,7 +7,7 @@ TORCH_VERSION := 2.13.0
 
 .PHONY: demo test lint bench install install-test clean
 
-$(VENV)/.base: pyproject.toml
+$(VENV)/.base: pyproject.toml setup.py src/shotcraft/draw/_kernels.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install -e .
@@ -32,7 +32,7 @@ lint: $(VENV)/.test
 	$(VENV)/bin/mypy src
 
 test: lint
-	HF_HUB_OFFLINE=1 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 SHOTCRAFT_EXPECT_NATIVE=1 $(PY) -m pytest
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py

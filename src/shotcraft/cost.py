@@ -18,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from shotcraft import __version__
 from shotcraft.fsutil import write_json
 from shotcraft.progress import Reporter, SilentReporter
 
@@ -147,6 +148,9 @@ def calibrate(
             "device": f"{platform.machine()} {platform.processor() or platform.node()}",
             "presets": {},
         }
+        if data.get("renderer") != renderer_id():  # rates of other drawing code are stale
+            data["presets"] = {}
+            data["renderer"] = renderer_id()
         for p in encoder_presets:
             reporter.info(f"calibrating this device for encoder preset '{p}' (once)")
             data["presets"][p] = _measure(p)
@@ -155,11 +159,19 @@ def calibrate(
     return data
 
 
+def renderer_id() -> str:
+    """What the frame rates were measured with: new drawing code means new rates."""
+    from shotcraft.draw import kernels
+    from shotcraft.draw.procedural import DRAW_VERSION
+
+    return f"{__version__} draw {DRAW_VERSION} {'native' if kernels.NATIVE else 'python'}"
+
+
 def rates_for(
     cache_root: Path, encoder_preset: str, reporter: Reporter | None = None
 ) -> dict[str, float]:
     data = load_calibration(cache_root)
-    if encoder_preset not in data.get("presets", {}):
+    if data.get("renderer") != renderer_id() or encoder_preset not in data.get("presets", {}):
         data = calibrate(cache_root, (encoder_preset,), reporter)
     return dict(data["presets"][encoder_preset])
 

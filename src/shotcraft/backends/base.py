@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from shotcraft.draw.plate import Plate
 from shotcraft.layout.planner import SubjectLayout
 from shotcraft.spec.model import Background, Subject
 
@@ -19,7 +20,9 @@ class Backend(Protocol):
         """The cache key spec of a plate: everything that changes its pixels."""
         ...
 
-    def plate(self, background: Background, size: tuple[int, int]) -> Image.Image: ...
+    def plate(self, background: Background, size: tuple[int, int]) -> Plate:
+        """The plate's layers, far to near, each with its parallax."""
+        ...
 
     def sprite_spec(self, subject: Subject, sl: SubjectLayout, height: int) -> dict[str, Any]: ...
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from shotcraft import __version__
 from shotcraft.backends.procedural import ProceduralBackend, background_seed
+from shotcraft.draw.plate import Plate
 from shotcraft.draw.procedural import premultiplied_resize
 from shotcraft.errors import BackendUnavailable, RenderFailed
 from shotcraft.layout.planner import SubjectLayout, stable_hash
@@ -266,11 +267,11 @@ class DiffusersBackend:
             size=list(size),
         )
 
-    def plate(self, background: Background, size: tuple[int, int]) -> Image.Image:
+    def plate(self, background: Background, size: tuple[int, int]) -> Plate:
         if background.image is not None:
             return self._procedural.plate(background, size)
         img = self._generate(background.prompt or "a landscape", size, background_seed(background))
-        return img.resize(size, Image.Resampling.LANCZOS)
+        return Plate.single(img.resize(size, Image.Resampling.LANCZOS))
 
     # --- sprites -----------------------------------------------------------------------
     def sprite_spec(self, subject: Subject, sl: SubjectLayout, height: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from PIL import Image
 from shotcraft import __version__
 from shotcraft.cache.keys import file_digest
 from shotcraft.draw import procedural as draw
+from shotcraft.draw.plate import Plate
 from shotcraft.layout.planner import SubjectLayout, stable_hash
 from shotcraft.spec.model import Background, Subject
 
@@ -57,11 +58,16 @@ class ProceduralBackend:
             sun=list(background.sun) if background.sun else None,
             haze=background.haze,
         )
+        parallax = draw.plate_parallax(
+            background.style, len(background_colors(background)), background.ridges
+        )
+        if parallax is not None:
+            spec["parallax"] = parallax
         return spec
 
-    def plate(self, background: Background, size: tuple[int, int]) -> Image.Image:
+    def plate(self, background: Background, size: tuple[int, int]) -> Plate:
         if background.image is not None:
-            return draw.plate_from_image(background.image, size)
+            return Plate.single(draw.plate_from_image(background.image, size))
         return draw.plate(
             size,
             background_colors(background),

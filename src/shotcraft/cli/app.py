@@ -307,7 +307,10 @@ def calibrate(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"shotcraft {__version__}")
+        from shotcraft.draw import kernels
+
+        drawing = "native kernels" if kernels.NATIVE else "Pillow/numpy kernels (slower)"
+        typer.echo(f"shotcraft {__version__} ({drawing})")
         raise typer.Exit()
 
 

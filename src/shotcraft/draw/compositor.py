@@ -12,10 +12,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
 
+from shotcraft.draw.kernels import Affine
+from shotcraft.draw.plate import Plate
 from shotcraft.draw.procedural import shadow as shadow_mask
 from shotcraft.motion.track import MotionTrack
 
@@ -105,20 +108,52 @@ class SpriteMips:
         return best
 
 
+def layer_affine(
+    cam: CameraState,
+    size: tuple[int, int],
+    plate_size: tuple[int, int],
+    parallax: float = 1.0,
+    scale: int = 1,
+) -> Affine:
+    """Output pixel -> plate pixel (Pillow's AFFINE coefficients) for a layer that moves
+    `parallax` times as far as the camera pans; `scale` 2 maps half-size (chroma) planes."""
+    w, h = size[0] / scale, size[1] / scale
+    cx = (plate_size[0] / 2 + parallax * cam.pan_x * size[0]) / scale
+    cy = (plate_size[1] / 2 + parallax * cam.pan_y * size[1]) / scale
+    # output (u, v) -> plate: centre + R(roll) * ((u, v) - frame centre) / zoom
+    r = math.radians(cam.roll)
+    z = cam.zoom
+    cos, sin = math.cos(r) / z, math.sin(r) / z
+    if abs(cam.roll) < 1e-6:
+        cos, sin = 1.0 / z, 0.0
+    a, b, d, e = cos, -sin, sin, cos
+    return (a, b, cx - a * w / 2 - b * h / 2, d, e, cy - d * w / 2 - e * h / 2)
+
+
 class Compositor:
     def __init__(
         self,
-        plate: Image.Image,
+        plate: Plate | Image.Image,
         out_size: tuple[int, int],
         sprites: dict[str, Image.Image],
     ) -> None:
-        self.plate = plate.convert("RGB")
+        self.layers = plate if isinstance(plate, Plate) else Plate.single(plate)
         self.size = out_size
         self.sprites = {k: SpriteMips(v) for k, v in sprites.items()}
         self._shadow_cache: dict[int, Image.Image] = {}
         self._local = (
             threading.local()
         )  # the last view, per thread: frames may be drawn in parallel
+
+    @cached_property
+    def plate(self) -> Image.Image:
+        """The plate as seen by a camera at rest: for what needs one picture."""
+        return self.layers.flat()
+
+    @cached_property
+    def _over(self) -> list[tuple[Image.Image, float]]:
+        # premultiplied, so resampling does not bleed the colour of transparent pixels
+        return [(ly.image.convert("RGBa"), ly.parallax) for ly in self.layers.layers[1:]]
 
     def background(self, cam: CameraState) -> Image.Image:
         """The plate seen through the camera; a still camera reuses the last view."""
@@ -130,22 +165,17 @@ class Compositor:
         return view
 
     def _view(self, cam: CameraState) -> Image.Image:
-        w, h = self.size
-        pw, ph = self.plate.size
-        cx, cy = pw / 2 + cam.pan_x * w, ph / 2 + cam.pan_y * h
-        z = cam.zoom
-        box = (cx - w / (2 * z), cy - h / (2 * z), cx + w / (2 * z), cy + h / (2 * z))
-        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= pw and box[3] <= ph
-        if abs(cam.roll) < 1e-6 and inside:
-            return self.plate.resize((w, h), BILINEAR, box=box)
-        # rolled, or looking past the plate's edge (sketch warns): black beyond the plate
-        r = math.radians(cam.roll)
-        cos, sin = math.cos(r) / z, math.sin(r) / z
-        # output (u, v) -> plate: centre + R(roll) * ((u, v) - frame centre) / zoom
-        a, b, d, e = cos, -sin, sin, cos
-        c = cx - a * w / 2 - b * h / 2
-        f = cy - d * w / 2 - e * h / 2
-        return self.plate.transform((w, h), AFFINE, (a, b, c, d, e, f), BILINEAR)
+        """Each layer through the camera with its own parallax, far to near; black beyond
+        the plate's edge (sketch warns when the camera looks past it)."""
+        sky = self.layers.layers[0]
+        view = _through(
+            sky.image, self.size, layer_affine(cam, self.size, sky.image.size, sky.parallax)
+        )
+        for image, parallax in self._over:
+            m = layer_affine(cam, self.size, image.size, parallax)
+            piece = _through(image, self.size, m).convert("RGBA")
+            view.paste(piece, (0, 0), piece)
+        return view
 
     def _shadow(self, width: int) -> Image.Image:
         bucket = max(4, int(width) // 4 * 4)
@@ -154,8 +184,11 @@ class Compositor:
             mask = self._shadow_cache[bucket] = shadow_mask(bucket)
         return mask
 
-    def place_sprite(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int]] | None:
-        """The subject's sprite resampled into frame space: an RGBA piece and where it goes."""
+    def sprite_map(
+        self, s: SubjectState
+    ) -> tuple[Image.Image, Affine, tuple[int, int, int, int]] | None:
+        """Where the subject's sprite lands: the mip level (premultiplied RGBa) to sample, the
+        map from frame pixels (relative to the box) to sprite pixels, and the frame box."""
         w, h = self.size
         mips = self.sprites.get(s.id)
         if mips is None or s.opacity <= 0.0 or s.height <= 0:
@@ -183,7 +216,15 @@ class Compositor:
         d, e = -sin / k, cos / k
         c = ax + a * (x0 - fx) + b * (y0 - fy)
         f = ay + d * (x0 - fx) + e * (y0 - fy)
-        piece = sprite.transform((x1 - x0, y1 - y0), AFFINE, (a, b, c, d, e, f), BILINEAR)
+        return sprite, (a, b, c, d, e, f), (x0, y0, x1, y1)
+
+    def place_sprite(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int]] | None:
+        """The subject's sprite resampled into frame space: an RGBA piece and where it goes."""
+        placed = self.sprite_map(s)
+        if placed is None:
+            return None
+        sprite, m, (x0, y0, x1, y1) = placed
+        piece = sprite.transform((x1 - x0, y1 - y0), AFFINE, m, BILINEAR)
         return piece.convert("RGBA"), (x0, y0)
 
     def place_shadow(self, s: SubjectState) -> tuple[Image.Image, tuple[int, int], float] | None:
@@ -233,6 +274,17 @@ class Compositor:
             offset = (k / (samples - 1) - 0.5) * shutter if samples > 1 else 0.0
             acc += np.asarray(self.frame(frame_state(motion, i + offset)), dtype=np.float32)
         return (acc / samples + 0.5).astype(np.uint8)
+
+
+def _through(image: Image.Image, size: tuple[int, int], m: Affine) -> Image.Image:
+    """`image` resampled (bilinear) through the affine map `m` into `size`."""
+    a, b, c, d, e, f = m
+    w, h = size
+    box = (c, f, c + a * w, f + e * h)
+    inside = box[0] >= 0 and box[1] >= 0 and box[2] <= image.width and box[3] <= image.height
+    if b == 0 and d == 0 and inside:
+        return image.resize(size, BILINEAR, box=box)
+    return image.transform(size, AFFINE, m, BILINEAR)
 
 
 def frames_in_order(

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from shotcraft.draw.plate import Plate, PlateLayer
+
 Color = tuple[int, int, int]
 
 # Part of every procedural cache key: bump it whenever a change here changes pixels, so
 # caches made by older code are not reused for the new look.
-DRAW_VERSION = 2
+DRAW_VERSION = 3
 
 
 def palette_from_text(text: str, n: int = 2) -> tuple[Color, ...]:
@@ -52,6 +54,21 @@ def _noise1d(rng: np.random.Generator, n: int, octaves: int = 5, base: int = 4) 
     return out / total
 
 
+SKY_PARALLAX = 0.5  # the sky and sun move half as far as the camera pans
+
+
+def ridge_parallax(r: int, ridges: int) -> float:
+    """Far ridges move less than near ones; the nearest moves with the camera (1.0)."""
+    return 0.6 + 0.4 * (r + 1) / ridges
+
+
+def plate_parallax(style: str, ncolors: int, ridges: int) -> list[float] | None:
+    """The parallax of each layer `plate` paints for these settings (None: a single layer)."""
+    if style in ("solid", "gradient") or ncolors < 2:
+        return None
+    return [SKY_PARALLAX] + [ridge_parallax(r, ridges) for r in range(ridges)]
+
+
 def plate(
     size: tuple[int, int],
     colors: tuple[Color, ...],
@@ -60,11 +77,12 @@ def plate(
     ridges: int = 3,
     sun: tuple[float, float] | None = None,
     haze: float = 0.35,
-) -> Image.Image:
+) -> Plate:
+    """A sky (with sun and haze) and, for style "ridges", one layer per ridge, far to near."""
     w, h = size
     cols = [np.array(c, dtype=np.float32) for c in colors]
     if style == "solid":
-        return Image.new("RGB", size, tuple(int(v) for v in cols[0]))
+        return Plate.single(Image.new("RGB", size, tuple(int(v) for v in cols[0])))
     y = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     if style == "gradient" or len(cols) == 1:
         stops = cols if len(cols) > 1 else [cols[0] * 0.6, cols[0]]
@@ -74,15 +92,17 @@ def plate(
         arr = np.stack([_mix(stops[k], stops[k + 1], f[..., 0]) for k in range(len(stops) - 1)])
         img = np.take_along_axis(arr, i[None, :, :, 0], axis=0)[0]
         img = np.broadcast_to(img, (h, w, 3))
-        return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        return Plate.single(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)))
 
     rng = np.random.default_rng(seed)
     top, horizon_c = cols[0], cols[1]
     horizon = 0.6
     sky_t = np.clip(y / horizon, 0, 1) ** np.float32(0.8)
     img = np.broadcast_to(_mix(top, horizon_c, sky_t), (h, w, 3)).astype(np.float32)
+    # a hint of haze over everything near the horizon line (every layer gets it)
+    hz = (np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35).astype(np.float32)
 
-    # sun with a soft glow, behind the ridges (only the rows it reaches are touched)
+    # sun with a soft glow (only the rows it reaches are touched)
     sx, sy = sun if sun is not None else (float(rng.uniform(0.25, 0.75)), 0.42)
     reach = 0.45  # the glow is negligible beyond this distance (frame heights)
     r0, r1 = max(0, int((sy - reach) * h)), min(h, int((sy + reach) * h) + 1)
@@ -94,10 +114,13 @@ def plate(
         glow = np.exp(-((d / 0.18) ** 2)) * 0.45 + (d < 0.045) * np.float32(0.9)
         glow = np.clip(glow, 0, 1)[..., None].astype(np.float32)
         img[r0:r1] = _mix(img[r0:r1], sun_c, glow)
+    sky = Image.fromarray(np.clip(_mix(img, horizon_c, hz), 0, 255).astype(np.uint8))
+    layers = [PlateLayer(sky, SKY_PARALLAX)]
 
     # ridges from far to near: higher and hazier far away, darker and lower near
     ridge_cols = cols[2:] if len(cols) > 2 else []
     dark = top * 0.35 + horizon_c * 0.1
+    rows = np.arange(h, dtype=np.float32)[:, None]
     for r in range(ridges):
         f = (r + 1) / ridges  # 0 far .. 1 near
         base = horizon - 0.08 + 0.18 * f
@@ -106,16 +129,14 @@ def plate(
         c = ridge_cols[r % len(ridge_cols)] if ridge_cols else _mix(horizon_c * 0.8, dark, f)
         c = _mix(c, horizon_c, haze * (1.0 - f)).astype(np.float32)
         top_px = (profile * h).astype(np.float32)[None, :]
-        first = max(0, int(top_px.min()))  # rows above the ridge's highest peak are untouched
-        rows = np.arange(first, h, dtype=np.float32)[:, None]
         shade = np.clip((rows - top_px) / (0.5 * h), 0, 1)[..., None]
-        layer = c + (c * np.float32(0.75) - c) * shade
-        band = img[first:]
-        np.copyto(band, layer, where=(rows >= top_px)[..., None])
-    # a hint of haze over everything near the horizon line
-    hz = (np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35).astype(np.float32)
-    img = _mix(img, horizon_c, hz)
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        rgb = _mix(c + (c * np.float32(0.75) - c) * shade, horizon_c, hz)
+        # coverage of each pixel row [r, r + 1) by the ridge below its crest: smooth edges
+        alpha = np.clip(rows + 1.0 - top_px, 0, 1)[..., None] * 255.0
+        rgba = np.concatenate([rgb, alpha], axis=2)
+        ridge = Image.fromarray(np.clip(rgba + 0.5, 0, 255).astype(np.uint8), "RGBA")
+        layers.append(PlateLayer(ridge, ridge_parallax(r, ridges)))
+    return Plate(tuple(layers))
 
 
 def plate_from_image(path: Path, size: tuple[int, int]) -> Image.Image:

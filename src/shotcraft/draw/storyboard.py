@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.draw.plate import Plate
 from shotcraft.motion.track import MotionTrack
 
 LABEL = (255, 255, 255)
@@ -90,7 +91,7 @@ def key_times(times: list[float], duration: float, most: int = 8) -> list[float]
 
 
 def storyboard(
-    plate: Image.Image,
+    plate: Plate | Image.Image,
     motion: MotionTrack,
     times: list[float],
     aspects: dict[str, float],

@@ -1,53 +1,55 @@
 """Compositing straight into the encoder's format: YUV 4:2:0, BT.601 limited range.
 
 The encoder wants yuv420p. Drawing in RGB and converting every frame costs a full-frame
-conversion on top of a full-frame resample; here the plate is converted once, its luma is
-resampled at full size and its chroma at quarter size (half the work of RGB), and sprites are
-blended into the three planes. The result is what swscale would make of the RGB composite,
-to within rounding.
+conversion on top of a full-frame resample; here each plate layer is converted once (luma at
+full size, chroma at quarter size, layers with alpha premultiplied), resampled through the
+camera with its own parallax and laid over the ones behind it, and sprites are blended into
+the three planes. The result is what swscale would make of the RGB composite, to within
+rounding. The per-pixel work is in `shotcraft.draw.kernels` (native when built).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from shotcraft.draw import kernels
 from shotcraft.draw.compositor import (
-    AFFINE,
-    BILINEAR,
+    Affine,
     CameraState,
     Compositor,
     FrameState,
     SubjectState,
     frame_state,
+    layer_affine,
 )
 from shotcraft.motion.track import MotionTrack
 
-# BT.601, limited range: what swscale uses by default for RGB -> yuv420p
-_Y = np.array([0.256788, 0.504129, 0.097906], dtype=np.float32)
-_U = np.array([-0.148223, -0.290993, 0.439216], dtype=np.float32)
-_V = np.array([0.439216, -0.367788, -0.071427], dtype=np.float32)
 
+class _Layer:
+    """One plate layer as I420 planes: (Y, U, V) opaque, or premultiplied with alpha."""
 
-def rgb_to_planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Float Y at full size, U and V at half size (2x2 means of the RGB, then converted)."""
-    f = rgb.astype(np.float32)
-    y = 16.0 + f @ _Y
-    h, w = f.shape[:2]
-    h2, w2 = h - h % 2, w - w % 2
-    q = _quarter(f[:h2, :w2])
-    return y, 128.0 + q @ _U, 128.0 + q @ _V
-
-
-def _quarter(a: np.ndarray) -> np.ndarray:
-    """2x2 means (even height and width): slicing, far cheaper than reshape + mean."""
-    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) * 0.25
-
-
-def _u8(a: np.ndarray) -> np.ndarray:
-    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
+    def __init__(self, rgba: np.ndarray, parallax: float) -> None:
+        self.parallax = parallax
+        h, w = rgba.shape[:2]
+        self.size = (w, h)
+        planes = kernels.to_i420(rgba[: h - h % 2, : w - w % 2])
+        self.planes = planes[:3]
+        self.alphas: tuple[np.ndarray, ...] | None = None
+        self.top, self.full = 0, 0
+        if len(planes) == 3:
+            return
+        self.alphas = planes[3:]
+        # rows above `top` are transparent and rows from `full` down opaque: layers behind
+        # this one need not be drawn there
+        a8 = self.alphas[0]
+        seen = np.flatnonzero(a8.any(axis=1))
+        self.top = int(seen[0]) if len(seen) else h
+        partial = np.flatnonzero((a8 < 255).any(axis=1))
+        self.full = int(partial[-1]) + 1 if len(partial) else 0
 
 
 class YuvCompositor:
@@ -58,96 +60,75 @@ class YuvCompositor:
         w, h = comp.size
         if w % 2 or h % 2:
             raise ValueError("YUV 4:2:0 needs an even frame size")
-        y, u, v = rgb_to_planes(np.asarray(comp.plate))
-        self.plate_y = Image.fromarray(_u8(y))
-        self.plate_u = Image.fromarray(_u8(u))
-        self.plate_v = Image.fromarray(_u8(v))
-
-    def _plane(self, plate: Image.Image, cam: CameraState, scale: int) -> np.ndarray:
-        """The camera's view of one plane (`scale` 2 for chroma: half size, half coordinates)."""
-        w, h = self.comp.size[0] // scale, self.comp.size[1] // scale
-        pw, ph = plate.size
-        fw, fh = self.comp.size
-        cx, cy = (
-            (self.comp.plate.width / 2 + cam.pan_x * fw) / scale,
-            (self.comp.plate.height / 2 + cam.pan_y * fh) / scale,
-        )
-        z = cam.zoom
-        box = (cx - w / (2 * z), cy - h / (2 * z), cx + w / (2 * z), cy + h / (2 * z))
-        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= pw and box[3] <= ph
-        if abs(cam.roll) < 1e-6 and inside:
-            return np.array(plate.resize((w, h), BILINEAR, box=box))
-        r = math.radians(cam.roll)
-        cos, sin = math.cos(r) / z, math.sin(r) / z
-        a, b, d, e = cos, -sin, sin, cos
-        c = cx - a * w / 2 - b * h / 2
-        f = cy - d * w / 2 - e * h / 2
-        fill = 16 if plate is self.plate_y else 128  # black beyond the plate
-        out = plate.transform((w, h), AFFINE, (a, b, c, d, e, f), BILINEAR, fillcolor=fill)
-        return np.array(out)
+        self._arrays: dict[int, np.ndarray] = {}
+        self.layers = [
+            _Layer(np.asarray(layer.image), layer.parallax) for layer in comp.layers.layers
+        ]
 
     def frame_at(self, motion: MotionTrack, i: int) -> np.ndarray:
         return self.frame(frame_state(motion, i))
 
     def frame(self, state: FrameState) -> np.ndarray:
-        comp = self.comp
-        w, h = comp.size
-        y = self._plane(self.plate_y, state.camera, 1)
-        u = self._plane(self.plate_u, state.camera, 2)
-        v = self._plane(self.plate_v, state.camera, 2)
+        w, h = self.comp.size
+        out = np.empty((h * 3 // 2, w), dtype=np.uint8)
+        y = out[:h]
+        u = out[h:].reshape(-1)[: w * h // 4].reshape(h // 2, w // 2)
+        v = out[h:].reshape(-1)[w * h // 4 :].reshape(h // 2, w // 2)
+        self._background(state.camera, (y, u, v))
         for s in state.subjects:
             if s.shadow:
-                self._shadow(y, u, v, s)
-            placed = comp.place_sprite(s)
-            if placed is None:
-                continue
-            piece, (x0, y0) = placed
-            rgba = np.asarray(piece, dtype=np.float32)
-            alpha = rgba[..., 3:4] / 255.0 * min(max(s.opacity, 0.0), 1.0)
-            self._blend(y, u, v, rgba[..., :3], alpha[..., 0], x0, y0)
-        return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(h * 3 // 2, w)
+                self._shadow(out, s)
+            placed = self.comp.sprite_map(s)
+            if placed is not None:
+                image, m, box = placed
+                kernels.sprite(out, self._array(image), m, box, s.opacity)
+        return out
 
-    def _blend(
-        self,
-        y: np.ndarray,
-        u: np.ndarray,
-        v: np.ndarray,
-        rgb: np.ndarray,
-        alpha: np.ndarray,
-        x0: int,
-        y0: int,
-    ) -> None:
-        """Blend an RGB piece with its alpha at (x0, y0): luma per pixel, chroma per 2x2."""
-        ph, pw = alpha.shape
-        # pad to an even-aligned box so every chroma sample is covered whole
-        ex, ey = x0 % 2, y0 % 2
-        hh, ww = ph + ey, pw + ex
-        hh += hh % 2
-        ww += ww % 2
-        prgb = np.zeros((hh, ww, 3), dtype=np.float32)
-        pa = np.zeros((hh, ww), dtype=np.float32)
-        prgb[ey : ey + ph, ex : ex + pw] = rgb
-        pa[ey : ey + ph, ex : ex + pw] = alpha
-        bx, by = x0 - ex, y0 - ey
-        H, W = y.shape
-        # clip to the frame (pieces from place_sprite are inside, padding may not be)
-        hh, ww = min(hh, H - by), min(ww, W - bx)
-        prgb, pa = prgb[:hh, :ww], pa[:hh, :ww]
-        py = 16.0 + prgb @ _Y
-        region = y[by : by + hh, bx : bx + ww].astype(np.float32)
-        y[by : by + hh, bx : bx + ww] = _u8(region + (py - region) * pa)
-        h2, w2 = hh // 2, ww // 2
-        if h2 == 0 or w2 == 0:
-            return
-        pm = _quarter(prgb[: h2 * 2, : w2 * 2] * pa[: h2 * 2, : w2 * 2, None])
-        am = _quarter(pa[: h2 * 2, : w2 * 2])
-        for plane, coef in ((u, _U), (v, _V)):
-            sl = np.s_[by // 2 : by // 2 + h2, bx // 2 : bx // 2 + w2]
-            reg = plane[sl].astype(np.float32)
-            # premultiplied: chroma of the covered part + what shows through
-            plane[sl] = _u8((pm @ coef + 128.0 * am) + reg * (1.0 - am))
+    def _background(self, cam: CameraState, planes: tuple[np.ndarray, ...]) -> None:
+        size = self.comp.size
+        for p, dst in enumerate(planes):
+            scale = 1 if p == 0 else 2
+            maps = [layer_affine(cam, size, ly.size, ly.parallax, scale) for ly in self.layers]
+            rows = self._rows(maps, scale, dst.shape[0])
+            for layer, m, span in zip(self.layers, maps, rows, strict=True):
+                if layer.alphas is None:
+                    fill = 16 if p == 0 else 128  # black beyond the plate
+                    kernels.sample(dst, layer.planes[p], m, fill, span)
+                else:
+                    alpha = layer.alphas[0 if p == 0 else 1]
+                    kernels.over(dst, layer.planes[p], alpha, m, span)
 
-    def _shadow(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, s: SubjectState) -> None:
+    def _rows(self, maps: Sequence[Affine], scale: int, height: int) -> list[tuple[int, int]]:
+        """The output rows each layer can show: from the first row that reaches its top
+        down to where a nearer layer covers whole rows. Two rows of margin for the filter."""
+        width = self.comp.size[0] / scale
+        spans = []
+        covered = height  # rows from here down are hidden behind nearer layers
+        for layer, m in zip(reversed(self.layers), reversed(maps), strict=True):
+            a, b, c, d, e, f = m
+            if e <= 0:  # rolled past 90 degrees: no shortcuts
+                return [(0, height)] * len(maps)
+            # source y along output row v spans e (v + .5) + f + d * [.5, width - .5] - .5
+            lo, hi = min(d * 0.5, d * (width - 0.5)), max(d * 0.5, d * (width - 0.5))
+            start = 0
+            if layer.alphas is not None:
+                start = max(0, math.floor((layer.top / scale - f - hi) / e) - 2)
+            spans.append((start, covered))
+            xs = [a * u + b * v + c for u in (0, width) for v in (0, height)]
+            inside = min(xs) >= 0 and max(xs) <= layer.size[0] / scale
+            if layer.alphas is not None and inside and layer.full < layer.size[1]:
+                row = math.ceil((layer.full / scale + 1 - f - lo) / e) + 2
+                covered = min(covered, max(0, row))
+        return spans[::-1]
+
+    def _array(self, image: Image.Image) -> np.ndarray:
+        """A sprite level's pixels, padded once (drawing threads may race: same result)."""
+        got = self._arrays.get(id(image))
+        if got is None:
+            got = self._arrays[id(image)] = kernels.pad_sprite(np.asarray(image))
+        return got
+
+    def _shadow(self, frame: np.ndarray, s: SubjectState) -> None:
         placed = self.comp.place_shadow(s)
         if placed is None:
             return
@@ -157,6 +138,6 @@ class YuvCompositor:
         ax1, ay1 = min(m.width, w - x0), min(m.height, h - y0)
         if ax1 <= ax0 or ay1 <= ay0:
             return
-        a = np.asarray(m, dtype=np.float32)[ay0:ay1, ax0:ax1] / 255.0 * strength
-        black = np.zeros((*a.shape, 3), dtype=np.float32)
-        self._blend(y, u, v, black, a, x0 + ax0, y0 + ay0)
+        piece = np.zeros((ay1 - ay0, ax1 - ax0, 4), dtype=np.uint8)
+        piece[..., 3] = np.asarray(m)[ay0:ay1, ax0:ax1]
+        kernels.blend(frame, piece, x0 + ax0, y0 + ay0, strength)

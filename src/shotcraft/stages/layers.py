@@ -12,6 +12,7 @@ from PIL import Image
 
 from shotcraft.backends.base import Backend
 from shotcraft.cache import Cache
+from shotcraft.draw.plate import Plate
 from shotcraft.layout.planner import Layout, SubjectLayout
 from shotcraft.motion.track import MotionTrack
 from shotcraft.spec.model import Shot, Subject
@@ -74,7 +75,7 @@ def plan_layers(
 
 @dataclass(frozen=True, slots=True)
 class Layers:
-    plate: Image.Image
+    plate: Plate
     sprites: dict[str, Image.Image]
     report: dict[str, Any]  # per layer: key, hit, seconds
 
@@ -84,13 +85,13 @@ def fetch_layers(
 ) -> Layers:
     producer = f"{backend.name} {backend.version}"
     got = cache.get_or_make(
-        plan.plate_spec, lambda: to_png(backend.plate(shot.background, plan.plate_size)), producer
+        plan.plate_spec, lambda: backend.plate(shot.background, plan.plate_size).to_png(), producer
     )
     report: dict[str, Any] = {
         "plate": {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)},
         "sprites": {},
     }
-    plate = from_png(got.data).convert("RGB")
+    plate = Plate.from_png(got.data, plan.plate_spec.get("parallax"))
     sprites = {}
     subjects = {s.id: s for s in shot.subjects}
     for sid, spec in plan.sprite_specs.items():

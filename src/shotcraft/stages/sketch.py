@@ -11,6 +11,7 @@ from PIL import Image
 
 from shotcraft.backends import get_backend
 from shotcraft.backends.procedural import ProceduralBackend
+from shotcraft.draw.plate import Plate
 from shotcraft.draw.storyboard import contact_sheet, key_times, storyboard
 from shotcraft.fsutil import atomic_path, write_json
 from shotcraft.layout.io import layout_to_json
@@ -24,7 +25,6 @@ from shotcraft.stages.common import (
     variants_inputs,
 )
 from shotcraft.stages.estimate import render_estimate
-from shotcraft.stages.layers import from_png, to_png
 
 PANEL_WIDTH = 320
 
@@ -34,7 +34,7 @@ def _save_png(img: Image.Image, path: Path) -> None:
         img.save(tmp, format="PNG", compress_level=3)
 
 
-def _storyboard_plate(ctx: ShotContext, layout: Layout, settings: Settings) -> Image.Image:
+def _storyboard_plate(ctx: ShotContext, layout: Layout, settings: Settings) -> Plate:
     """The plate at storyboard size: cheap procedural drawing (or the user's picture), or,
     when the preset asks for `storyboard_steps` and the shot has a model, a quick painting."""
     k = PANEL_WIDTH / ctx.shot.size[0]
@@ -46,10 +46,10 @@ def _storyboard_plate(ctx: ShotContext, layout: Layout, settings: Settings) -> I
     backend = get_backend(dataclasses.replace(model, steps=steps), settings.device)
     got = settings.cache.get_or_make(
         backend.plate_spec(ctx.shot.background, size),
-        lambda: to_png(backend.plate(ctx.shot.background, size)),
+        lambda: backend.plate(ctx.shot.background, size).to_png(),
         f"{backend.name} {backend.version}",
     )
-    return from_png(got.data).convert("RGB")
+    return Plate.from_png(got.data)
 
 
 def _write_layout(

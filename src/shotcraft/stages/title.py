@@ -21,7 +21,7 @@ def title_image(card: TitleCard, size: tuple[int, int]) -> Image.Image:
         from shotcraft.spec import load_shot
 
         shot = load_shot(card.plate)
-        plate = ProceduralBackend().plate(shot.background, size)
+        plate = ProceduralBackend().plate(shot.background, size).flat()
         img = Image.blend(plate, Image.new("RGB", size, card.color), 0.35)
     else:
         img = Image.new("RGB", size, card.color)

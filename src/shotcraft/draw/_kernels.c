@@ -1,0 +1,570 @@
+/* Compositing kernels for the render loop: bilinear resampling of 8-bit planes through an
+ * affine map, "over" blending of premultiplied layers, and sprite blending into I420.
+ *
+ * Optional: setup.py builds this when a C compiler is at hand, and shotcraft.draw.kernels
+ * falls back to Pillow and numpy (the same pictures, slower) when it is not. Every function
+ * releases the GIL, so the render loop's drawing threads run side by side.
+ *
+ * Sampling follows Pillow's AFFINE convention: output pixel (u, v) reads the source at
+ *   x = a (u + 0.5) + b (v + 0.5) + c,  y = d (u + 0.5) + e (v + 0.5) + f
+ * (pixel centres at +0.5); samples outside the source read `fill` (or nothing, for layers).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double a, b, c, d, e, f;
+} affine;
+
+/* x / 255 rounded, for 0 <= x <= 255 * 255 */
+static inline uint32_t div255(uint32_t x) { return (x + 128 + ((x + 128) >> 8)) >> 8; }
+
+/* Where output rows and columns read the source when the map neither rolls nor shears:
+ * per output index, the first source index (edge-clamped) and the weight of the next one
+ * (0..256). Pixels whose centre falls outside the source are marked with index -1. */
+static void axis_table(int n, double scale, double offset, int size, int32_t *idx,
+                       uint16_t *wt) {
+    for (int u = 0; u < n; u++) {
+        double x = scale * (u + 0.5) + offset - 0.5;
+        if (x < -0.5 || x > size - 0.5) {
+            idx[u] = -1;
+            wt[u] = 0;
+            continue;
+        }
+        int i = (int)floor(x);
+        int w = (int)((x - i) * 256.0 + 0.5);
+        if (w == 256) { i += 1; w = 0; }
+        if (i < 0) { i = 0; w = 0; }
+        if (i >= size - 1) { i = size - 1; w = 0; }
+        idx[u] = i;
+        wt[u] = (uint16_t)w;
+    }
+}
+
+/* One output row from two source rows: vertical lerp into tmp over the columns needed,
+ * then horizontal lerp. `shift` (constant column step 1, constant weight) vectorises. */
+static void lerp_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1, uint32_t fy,
+                     const int32_t *xi, const uint16_t *xw, int shift, uint8_t *tmp, int lo,
+                     int hi) {
+    uint16_t wy1 = (uint16_t)fy, wy0 = (uint16_t)(256 - fy);
+    for (int x = lo; x <= hi; x++) tmp[x] = (uint8_t)((r0[x] * wy0 + r1[x] * wy1 + 128) >> 8);
+    tmp[hi + 1] = tmp[hi];
+    if (shift) {
+        const uint8_t *t = tmp + xi[0];
+        uint16_t wx1 = xw[0], wx0 = (uint16_t)(256 - xw[0]);
+        for (int u = 0; u < dw; u++) out[u] = (uint8_t)((t[u] * wx0 + t[u + 1] * wx1 + 128) >> 8);
+        return;
+    }
+    for (int u = 0; u < dw; u++) {
+        int i = xi[u];
+        if (i < 0) continue;
+        /* tmp[hi + 1] repeats tmp[hi]: at the source's edge the weight there is 0 */
+        out[u] = (uint8_t)((tmp[i] * (256 - xw[u]) + tmp[i + 1] * xw[u] + 128) >> 8);
+    }
+}
+
+typedef struct {
+    int32_t *xi, *yi;
+    uint16_t *xw, *yw;
+    uint8_t *tmp, *tmp2;
+    int lo, hi, shift;
+} plan_t;
+
+/* Tables for a map without roll; returns 0 (and plans nothing) when it rolls or shears. */
+static int make_plan(plan_t *p, int dw, int dh, int sw, int sh, affine m) {
+    memset(p, 0, sizeof(*p));
+    if (m.b != 0.0 || m.d != 0.0) return 0;
+    p->xi = malloc(sizeof(int32_t) * dw);
+    p->yi = malloc(sizeof(int32_t) * dh);
+    p->xw = malloc(sizeof(uint16_t) * dw);
+    p->yw = malloc(sizeof(uint16_t) * dh);
+    p->tmp = malloc((size_t)sw + 2);
+    p->tmp2 = malloc((size_t)sw + 2);
+    if (!p->xi || !p->yi || !p->xw || !p->yw || !p->tmp || !p->tmp2) return -1;
+    axis_table(dw, m.a, m.c, sw, p->xi, p->xw);
+    axis_table(dh, m.e, m.f, sh, p->yi, p->yw);
+    p->lo = sw;
+    p->hi = -1;
+    int inside = 1;
+    for (int u = 0; u < dw; u++) {
+        if (p->xi[u] < 0) { inside = 0; continue; }
+        if (p->xi[u] < p->lo) p->lo = p->xi[u];
+        int j = p->xi[u] + 1 < sw ? p->xi[u] + 1 : sw - 1;
+        if (j > p->hi) p->hi = j;
+    }
+    /* every column one step on from the last, with one weight, and its right neighbour in */
+    p->shift = inside && fabs(m.a - 1.0) < 1e-9 && p->xi[0] + dw < sw;
+    if (p->shift)
+        for (int u = 1; u < dw; u++)
+            if (p->xi[u] != p->xi[0] + u || p->xw[u] != p->xw[0]) { p->shift = 0; break; }
+    if (p->shift) p->hi = p->xi[0] + dw;
+    return 1;
+}
+
+static void free_plan(plan_t *p) {
+    free(p->xi); free(p->yi); free(p->xw); free(p->yw); free(p->tmp); free(p->tmp2);
+}
+
+/* Any affine map (rolled): per pixel, in 16.16 fixed point stepped along the row. */
+static void sample_general(uint8_t *out, int dw, int v, const uint8_t *src, int sw, int sh,
+                           affine m, int fill, int keep) {
+    const double one = 65536.0;
+    int64_t x = llround((m.a * 0.5 + m.b * (v + 0.5) + m.c - 0.5) * one);
+    int64_t y = llround((m.d * 0.5 + m.e * (v + 0.5) + m.f - 0.5) * one);
+    int64_t dx = llround(m.a * one), dy = llround(m.d * one);
+    const int64_t lo = -32768, hix = (int64_t)sw * 65536 - 32768, hiy = (int64_t)sh * 65536 - 32768;
+    for (int u = 0; u < dw; u++, x += dx, y += dy) {
+        if (x < lo || y < lo || x > hix || y > hiy) {
+            if (!keep) out[u] = (uint8_t)fill;
+            continue;
+        }
+        int x0 = (int)(x >> 16), y0 = (int)(y >> 16); /* floor: arithmetic shift */
+        uint32_t fx = ((uint32_t)(x & 0xffff) + 128) >> 8;
+        uint32_t fy = ((uint32_t)(y & 0xffff) + 128) >> 8;
+        int x1 = x0 + 1, y1 = y0 + 1;
+        if (x0 < 0) x0 = 0;
+        if (y0 < 0) y0 = 0;
+        if (x1 > sw - 1) x1 = sw - 1;
+        if (y1 > sh - 1) y1 = sh - 1;
+        const uint8_t *r0 = src + (size_t)y0 * sw, *r1 = src + (size_t)y1 * sw;
+        uint32_t top = r0[x0] * (256 - fx) + r0[x1] * fx;
+        uint32_t bot = r1[x0] * (256 - fx) + r1[x1] * fx;
+        out[u] = (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+    }
+}
+
+static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *src, int sw,
+                       int sh, affine m, int fill) {
+    plan_t p;
+    int ok = make_plan(&p, dw, dh, sw, sh, m);
+    if (ok < 0) { free_plan(&p); return -1; }
+    for (int v = v0; v < v1; v++) {
+        uint8_t *out = dst + (size_t)v * dw;
+        if (!ok) { sample_general(out, dw, v, src, sw, sh, m, fill, 0); continue; }
+        int y = p.yi[v];
+        if (y < 0 || p.hi < 0) { memset(out, fill, dw); continue; }
+        if (!p.shift) memset(out, fill, dw);  /* columns outside stay filled */
+        int y1 = y + 1 < sh ? y + 1 : y;
+        lerp_row(out, dw, src + (size_t)y * sw, src + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
+                 p.shift, p.tmp, p.lo, p.hi);
+    }
+    free_plan(&p);
+    return 0;
+}
+
+/* dst = layer + dst * (1 - alpha), the layer premultiplied (p <= a); outside it, dst stays. */
+static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *pl,
+                     const uint8_t *al, int sw, int sh, affine m) {
+    plan_t p;
+    int ok = make_plan(&p, dw, dh, sw, sh, m);
+    if (ok < 0) { free_plan(&p); return -1; }
+    uint8_t *ps = NULL, *as = NULL;
+    ps = malloc((size_t)dw);
+    as = malloc((size_t)dw);
+    if (!ps || !as) { free(ps); free(as); free_plan(&p); return -1; }
+    for (int v = v0; v < v1; v++) {
+        uint8_t *out = dst + (size_t)v * dw;
+        if (ok) {
+            int y = p.yi[v];
+            if (y < 0 || p.hi < 0) continue;
+            int y1 = y + 1 < sh ? y + 1 : y;
+            /* transparent where the layer is not: columns outside it add nothing */
+            if (!p.shift) { memset(ps, 0, dw); memset(as, 0, dw); }
+            lerp_row(ps, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
+                     p.shift, p.tmp, p.lo, p.hi);
+            lerp_row(as, dw, al + (size_t)y * sw, al + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
+                     p.shift, p.tmp2, p.lo, p.hi);
+        } else {
+            memset(ps, 0, dw);
+            memset(as, 0, dw);
+            sample_general(ps, dw, v, pl, sw, sh, m, 0, 1);
+            sample_general(as, dw, v, al, sw, sh, m, 0, 1);
+        }
+        for (int u = 0; u < dw; u++) {
+            uint16_t x = (uint16_t)(out[u] * (255 - as[u]) + 128);
+            uint16_t r = (uint16_t)(ps[u] + ((x + (x >> 8)) >> 8));
+            out[u] = (uint8_t)(r > 255 ? 255 : r);
+        }
+    }
+    free(ps);
+    free(as);
+    free_plan(&p);
+    return 0;
+}
+
+/* Blend a premultiplied RGBa piece (pw x ph, 4 bytes a pixel) into I420 planes at (x0, y0),
+ * BT.601 limited range in 8.8 fixed point: luma per pixel, chroma per 2x2 block from the
+ * block's premultiplied sums. `opacity` scales the piece. Parts outside the frame are cut. */
+static inline uint8_t over_fixed(int32_t premul256, uint32_t under, uint32_t a) {
+    /* (premul256 + under * (255 - a) * 256 / 255) / 256, rounded */
+    uint32_t t = under * (255 - a);
+    int32_t r = (premul256 + (int32_t)(t + (t >> 8)) + 128) >> 8;
+    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+static void blend_i420(uint8_t *Y, uint8_t *U, uint8_t *V, int W, int H, const uint8_t *px, int pw,
+                       int ph, int x0, int y0, double opacity) {
+    int32_t op = (int32_t)((opacity < 0 ? 0 : opacity > 1 ? 1 : opacity) * 256.0 + 0.5);
+    int i0 = x0 < 0 ? -x0 : 0, i1 = x0 + pw > W ? W - x0 : pw;
+    int j0 = y0 < 0 ? -y0 : 0, j1 = y0 + ph > H ? H - y0 : ph;
+    if (i1 <= i0 || j1 <= j0) return;
+    for (int j = j0; j < j1; j++) {
+        const uint8_t *q = px + ((size_t)j * pw + i0) * 4;
+        uint8_t *out = Y + (size_t)(y0 + j) * W + x0;
+        for (int i = i0; i < i1; i++, q += 4) {
+            int32_t a = (q[3] * op) >> 8;
+            if (a == 0) continue;
+            /* 256 * (16 a / 255 + 0.2568 R + 0.5041 G + 0.0979 B), premultiplied */
+            int32_t y = (((66 * q[0] + 129 * q[1] + 25 * q[2]) * op) >> 8) + 16 * a + (a >> 4);
+            out[i] = over_fixed(y, out[i], (uint32_t)a);
+        }
+    }
+    if (!((x0 | y0 | pw | ph) & 1) && i0 == 0 && j0 == 0 && i1 == pw && j1 == ph) {
+        /* aligned to the chroma grid and inside the frame: whole blocks, no checks */
+        for (int cy = 0; cy < ph / 2; cy++) {
+            const uint8_t *q0 = px + (size_t)(2 * cy) * pw * 4, *q1 = q0 + (size_t)pw * 4;
+            size_t o = (size_t)(y0 / 2 + cy) * (W / 2) + x0 / 2;
+            for (int cx = 0; cx < pw / 2; cx++, q0 += 8, q1 += 8, o++) {
+                int32_t sa = q0[3] + q0[7] + q1[3] + q1[7];
+                if (sa == 0) continue;
+                int32_t sr = q0[0] + q0[4] + q1[0] + q1[4];
+                int32_t sg = q0[1] + q0[5] + q1[1] + q1[5];
+                int32_t sb = q0[2] + q0[6] + q1[2] + q1[6];
+                int32_t a = (sa * op) >> 10;
+                int32_t c = 128 * a + (a >> 1);
+                int32_t u = ((-38 * sr - 74 * sg + 112 * sb) * op) / 1024 + c;
+                int32_t v = ((112 * sr - 94 * sg - 18 * sb) * op) / 1024 + c;
+                U[o] = over_fixed(u, U[o], (uint32_t)a);
+                V[o] = over_fixed(v, V[o], (uint32_t)a);
+            }
+        }
+        return;
+    }
+    /* chroma: every 2x2 block the piece touches (inside the frame) */
+    int cx0 = (x0 + i0) / 2, cx1 = (x0 + i1 + 1) / 2, cy0 = (y0 + j0) / 2, cy1 = (y0 + j1 + 1) / 2;
+    for (int cy = cy0; cy < cy1; cy++) {
+        for (int cx = cx0; cx < cx1; cx++) {
+            int32_t sr = 0, sg = 0, sb = 0, sa = 0;
+            for (int dy = 0; dy < 2; dy++) {
+                int j = 2 * cy + dy - y0;
+                if (j < j0 || j >= j1) continue;
+                for (int dx = 0; dx < 2; dx++) {
+                    int i = 2 * cx + dx - x0;
+                    if (i < i0 || i >= i1) continue;
+                    const uint8_t *q = px + ((size_t)j * pw + i) * 4;
+                    sr += q[0]; sg += q[1]; sb += q[2]; sa += q[3];
+                }
+            }
+            if (sa == 0) continue;
+            /* means of the four (sums / 4), scaled by the opacity (/ 256): / 1024 */
+            int32_t a = (sa * op) >> 10;
+            int32_t c = 128 * a + (a >> 1);
+            int32_t u = ((-38 * sr - 74 * sg + 112 * sb) * op) / 1024 + c;
+            int32_t v = ((112 * sr - 94 * sg - 18 * sb) * op) / 1024 + c;
+            size_t o = (size_t)cy * (W / 2) + cx;
+            U[o] = over_fixed(u, U[o], (uint32_t)a);
+            V[o] = over_fixed(v, V[o], (uint32_t)a);
+        }
+    }
+}
+
+/* Resample a premultiplied RGBa image into piece (bw x bh) through an affine map (piece pixel
+ * -> image pixel, Pillow's convention). The image comes with a one-pixel transparent border
+ * (sw x sh is its inner size), so edges fade out and no neighbour needs a bounds check. */
+static void sample_rgba(uint8_t *piece, int bw, int bh, const uint8_t *img, int sw, int sh,
+                        affine m) {
+    const double one = 65536.0;
+    const size_t stride = (size_t)(sw + 2) * 4;
+    int64_t dx = llround(m.a * one), dy = llround(m.d * one);
+    for (int v = 0; v < bh; v++) {
+        uint8_t *out = piece + (size_t)v * bw * 4;
+        int64_t x = llround((m.a * 0.5 + m.b * (v + 0.5) + m.c - 0.5) * one);
+        int64_t y = llround((m.d * 0.5 + m.e * (v + 0.5) + m.f - 0.5) * one);
+        for (int u = 0; u < bw; u++, x += dx, y += dy, out += 4) {
+            int x0 = (int)(x >> 16), y0 = (int)(y >> 16);
+            if (x0 < -1 || y0 < -1 || x0 >= sw || y0 >= sh) {
+                out[0] = out[1] = out[2] = out[3] = 0;
+                continue;
+            }
+            const uint8_t *p0 = img + (size_t)(y0 + 1) * stride + (size_t)(x0 + 1) * 4;
+            const uint8_t *p1 = p0 + stride;
+            if ((p0[3] | p0[7] | p1[3] | p1[7]) == 0) { /* all four neighbours transparent */
+                out[0] = out[1] = out[2] = out[3] = 0;
+                continue;
+            }
+            uint32_t fx = ((uint32_t)(x & 0xffff) + 128) >> 8;
+            uint32_t fy = ((uint32_t)(y & 0xffff) + 128) >> 8;
+            uint32_t w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy);
+            uint32_t w10 = (256 - fx) * fy, w11 = fx * fy;
+            for (int c = 0; c < 4; c++)
+                out[c] = (uint8_t)((p0[c] * w00 + p0[c + 4] * w01 + p1[c] * w10 + p1[c + 4] * w11 +
+                                    32768) >> 16);
+        }
+    }
+}
+
+/* RGB or straight-alpha RGBA (w x h, even) -> I420 planes in BT.601 limited range: Y at full
+ * size, U and V from 2x2 means; with alpha, premultiplied, plus alpha at both sizes. */
+static void to_i420(const uint8_t *src, int w, int h, int ch, uint8_t *Y, uint8_t *U, uint8_t *V,
+                    uint8_t *A, uint8_t *Ac) {
+    const float ky[3] = {0.256788f, 0.504129f, 0.097906f};
+    const float ku[3] = {-0.148223f, -0.290993f, 0.439216f};
+    const float kv[3] = {0.439216f, -0.367788f, -0.071427f};
+    for (int j = 0; j < h; j++) {
+        const uint8_t *row = src + (size_t)j * w * ch;
+        for (int i = 0; i < w; i++) {
+            const uint8_t *q = row + (size_t)i * ch;
+            float a = ch == 4 ? q[3] / 255.0f : 1.0f;
+            float y = (16.0f + ky[0] * q[0] + ky[1] * q[1] + ky[2] * q[2]) * a + 0.5f;
+            Y[(size_t)j * w + i] = (uint8_t)(y > 255.0f ? 255.0f : y);
+            if (A) A[(size_t)j * w + i] = q[3];
+        }
+    }
+    for (int j = 0; j < h / 2; j++) {
+        for (int i = 0; i < w / 2; i++) {
+            float r = 0, g = 0, b = 0, sa = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    const uint8_t *q = src + ((size_t)(2 * j + dy) * w + 2 * i + dx) * ch;
+                    float a = ch == 4 ? q[3] / 255.0f : 1.0f;
+                    r += q[0] * a; g += q[1] * a; b += q[2] * a; sa += a;
+                }
+            r *= 0.25f; g *= 0.25f; b *= 0.25f; sa *= 0.25f;
+            float u = ku[0] * r + ku[1] * g + ku[2] * b + 128.0f * sa + 0.5f;
+            float v = kv[0] * r + kv[1] * g + kv[2] * b + 128.0f * sa + 0.5f;
+            size_t o = (size_t)j * (w / 2) + i;
+            U[o] = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
+            V[o] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            if (Ac) Ac[o] = (uint8_t)(sa * 255.0f + 0.5f);
+        }
+    }
+}
+
+/* ---- Python bindings ---- */
+
+static int get_plane(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need,
+                     const char *what) {
+    if (PyObject_GetBuffer(obj, view, writable ? (PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+                                               : PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->len < need) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, need %zd", what, view->len, need);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_rows(int *v0, int *v1, int dh) {
+    if (*v0 < 0) *v0 = 0;
+    if (*v1 > dh) *v1 = dh;
+    return *v1 > *v0;
+}
+
+static PyObject *py_sample(PyObject *self, PyObject *args) {
+    PyObject *dobj, *sobj;
+    int dw, dh, sw, sh, fill, v0, v1;
+    affine m;
+    if (!PyArg_ParseTuple(args, "OiiOii(dddddd)iii", &dobj, &dw, &dh, &sobj, &sw, &sh, &m.a,
+                          &m.b, &m.c, &m.d, &m.e, &m.f, &fill, &v0, &v1))
+        return NULL;
+    if (dw <= 0 || dh <= 0 || sw <= 0 || sh <= 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be positive");
+        return NULL;
+    }
+    Py_buffer d, s;
+    if (get_plane(dobj, &d, 1, (Py_ssize_t)dw * dh, "destination") < 0) return NULL;
+    if (get_plane(sobj, &s, 0, (Py_ssize_t)sw * sh, "source") < 0) {
+        PyBuffer_Release(&d);
+        return NULL;
+    }
+    if (check_rows(&v0, &v1, dh)) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = sample_rows(d.buf, dw, dh, v0, v1, s.buf, sw, sh, m, fill);
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            PyBuffer_Release(&d);
+            PyBuffer_Release(&s);
+            return PyErr_NoMemory();
+        }
+    }
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_over(PyObject *self, PyObject *args) {
+    PyObject *dobj, *pobj, *aobj;
+    int dw, dh, sw, sh, v0, v1;
+    affine m;
+    if (!PyArg_ParseTuple(args, "OiiOOii(dddddd)ii", &dobj, &dw, &dh, &pobj, &aobj, &sw, &sh,
+                          &m.a, &m.b, &m.c, &m.d, &m.e, &m.f, &v0, &v1))
+        return NULL;
+    if (dw <= 0 || dh <= 0 || sw <= 0 || sh <= 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be positive");
+        return NULL;
+    }
+    Py_buffer d, p, a;
+    if (get_plane(dobj, &d, 1, (Py_ssize_t)dw * dh, "destination") < 0) return NULL;
+    if (get_plane(pobj, &p, 0, (Py_ssize_t)sw * sh, "layer") < 0) {
+        PyBuffer_Release(&d);
+        return NULL;
+    }
+    if (get_plane(aobj, &a, 0, (Py_ssize_t)sw * sh, "alpha") < 0) {
+        PyBuffer_Release(&d);
+        PyBuffer_Release(&p);
+        return NULL;
+    }
+    if (check_rows(&v0, &v1, dh)) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = over_rows(d.buf, dw, dh, v0, v1, p.buf, a.buf, sw, sh, m);
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            PyBuffer_Release(&d);
+            PyBuffer_Release(&p);
+            PyBuffer_Release(&a);
+            return PyErr_NoMemory();
+        }
+    }
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&p);
+    PyBuffer_Release(&a);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_blend(PyObject *self, PyObject *args) {
+    PyObject *fobj, *pobj;
+    int W, H, pw, ph, x0, y0;
+    double opacity;
+    if (!PyArg_ParseTuple(args, "OiiOiiiid", &fobj, &W, &H, &pobj, &pw, &ph, &x0, &y0, &opacity))
+        return NULL;
+    if (W <= 0 || H <= 0 || W % 2 || H % 2 || pw < 0 || ph < 0) {
+        PyErr_SetString(PyExc_ValueError, "frame size must be positive and even");
+        return NULL;
+    }
+    Py_buffer f, p;
+    if (get_plane(fobj, &f, 1, (Py_ssize_t)W * H * 3 / 2, "frame") < 0) return NULL;
+    if (get_plane(pobj, &p, 0, (Py_ssize_t)pw * ph * 4, "piece") < 0) {
+        PyBuffer_Release(&f);
+        return NULL;
+    }
+    uint8_t *Y = f.buf, *U = Y + (size_t)W * H, *V = U + (size_t)W * H / 4;
+    Py_BEGIN_ALLOW_THREADS
+    blend_i420(Y, U, V, W, H, p.buf, pw, ph, x0, y0, opacity);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&f);
+    PyBuffer_Release(&p);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_sprite(PyObject *self, PyObject *args) {
+    PyObject *fobj, *sobj;
+    int W, H, sw, sh, x0, y0, x1, y1;
+    double opacity;
+    affine m;
+    if (!PyArg_ParseTuple(args, "OiiOii(dddddd)iiiid", &fobj, &W, &H, &sobj, &sw, &sh, &m.a, &m.b,
+                          &m.c, &m.d, &m.e, &m.f, &x0, &y0, &x1, &y1, &opacity))
+        return NULL;
+    if (W <= 0 || H <= 0 || W % 2 || H % 2 || sw <= 0 || sh <= 0) {
+        PyErr_SetString(PyExc_ValueError, "frame size must be positive and even");
+        return NULL;
+    }
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > W) x1 = W;
+    if (y1 > H) y1 = H;
+    if (x1 <= x0 || y1 <= y0) Py_RETURN_NONE;
+    /* grow the box to the chroma grid (the frame size is even): whole 2x2 blocks */
+    int ax0 = x0 & ~1, ay0 = y0 & ~1, ax1 = (x1 + 1) & ~1, ay1 = (y1 + 1) & ~1;
+    m.c += m.a * (ax0 - x0) + m.b * (ay0 - y0);
+    m.f += m.d * (ax0 - x0) + m.e * (ay0 - y0);
+    x0 = ax0; y0 = ay0; x1 = ax1; y1 = ay1;
+    Py_buffer f, s;
+    if (get_plane(fobj, &f, 1, (Py_ssize_t)W * H * 3 / 2, "frame") < 0) return NULL;
+    if (get_plane(sobj, &s, 0, (Py_ssize_t)(sw + 2) * (sh + 2) * 4, "sprite") < 0) {
+        PyBuffer_Release(&f);
+        return NULL;
+    }
+    int bw = x1 - x0, bh = y1 - y0;
+    uint8_t *piece = malloc((size_t)bw * bh * 4);
+    if (piece != NULL) {
+        uint8_t *Y = f.buf, *U = Y + (size_t)W * H, *V = U + (size_t)W * H / 4;
+        Py_BEGIN_ALLOW_THREADS
+        sample_rgba(piece, bw, bh, s.buf, sw, sh, m);
+        blend_i420(Y, U, V, W, H, piece, bw, bh, x0, y0, opacity);
+        Py_END_ALLOW_THREADS
+        free(piece);
+    }
+    PyBuffer_Release(&f);
+    PyBuffer_Release(&s);
+    if (piece == NULL) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_to_i420(PyObject *self, PyObject *args) {
+    PyObject *sobj, *objs[5];
+    int w, h, ch;
+    if (!PyArg_ParseTuple(args, "OiiiOOOOO", &sobj, &w, &h, &ch, &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4]))
+        return NULL;
+    if (w <= 0 || h <= 0 || w % 2 || h % 2 || (ch != 3 && ch != 4)) {
+        PyErr_SetString(PyExc_ValueError, "need an even size and 3 or 4 channels");
+        return NULL;
+    }
+    Py_ssize_t need[5] = {(Py_ssize_t)w * h, (Py_ssize_t)w * h / 4, (Py_ssize_t)w * h / 4,
+                          (Py_ssize_t)w * h, (Py_ssize_t)w * h / 4};
+    Py_buffer s, views[5];
+    int n = 0, have_s = get_plane(sobj, &s, 0, (Py_ssize_t)w * h * ch, "source") == 0;
+    int ok = have_s;
+    for (; ok && n < 5; n++) {
+        if (objs[n] == Py_None) {
+            if (n < 3 || ch == 4) { PyErr_SetString(PyExc_ValueError, "missing plane"); ok = 0; break; }
+            views[n].buf = NULL;
+            continue;
+        }
+        if (get_plane(objs[n], &views[n], 1, need[n], "plane") < 0) { ok = 0; break; }
+    }
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        to_i420(s.buf, w, h, ch, views[0].buf, views[1].buf, views[2].buf, views[3].buf,
+                views[4].buf);
+        Py_END_ALLOW_THREADS
+    }
+    for (int k = 0; k < n; k++)
+        if (objs[k] != Py_None) PyBuffer_Release(&views[k]);
+    if (have_s) PyBuffer_Release(&s);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"sample", py_sample, METH_VARARGS,
+     "sample(dst, dw, dh, src, sw, sh, (a, b, c, d, e, f), fill, v0, v1): bilinear resample "
+     "rows v0..v1 of dst from src through an affine map; outside src reads fill."},
+    {"over", py_over, METH_VARARGS,
+     "over(dst, dw, dh, layer, alpha, sw, sh, (a, b, c, d, e, f), v0, v1): resample a "
+     "premultiplied layer and its alpha, and lay it over rows v0..v1 of dst."},
+    {"blend", py_blend, METH_VARARGS,
+     "blend(i420, W, H, rgba, pw, ph, x0, y0, opacity): blend a premultiplied RGBa piece into "
+     "an I420 frame (BT.601 limited range)."},
+    {"sprite", py_sprite, METH_VARARGS,
+     "sprite(i420, W, H, rgba, sw, sh, (a, b, c, d, e, f), x0, y0, x1, y1, opacity): resample "
+     "a premultiplied RGBa image of sw x sh inside a 1-pixel transparent border into the box "
+     "(x0, y0)-(x1, y1) of an I420 frame (the map takes box pixels to image pixels) and blend "
+     "it there."},
+    {"to_i420", py_to_i420, METH_VARARGS,
+     "to_i420(src, w, h, channels, Y, U, V, A, Ac): RGB or RGBA pixels to I420 planes "
+     "(premultiplied, with alpha at full and half size, for RGBA; A and Ac None for RGB)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "Native compositing kernels (optional).", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,0 +1,140 @@
+"""The compositing kernels: native and fallback agree, layers move with their own parallax."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shotcraft.draw import kernels
+from shotcraft.draw import procedural as draw
+from shotcraft.draw.compositor import CameraState, Compositor, FrameState, SubjectState
+from shotcraft.draw.plate import Plate, PlateLayer
+from shotcraft.draw.yuv import YuvCompositor
+
+SIZE = (320, 180)
+
+
+def test_the_native_kernels_are_built_where_the_makefile_installs() -> None:
+    # `make test` sets this: a compiler is at hand there, so a missing build is a bug
+    if os.environ.get("SHOTCRAFT_EXPECT_NATIVE") == "1":
+        assert kernels.NATIVE, "shotcraft.draw._kernels was not built"
+
+
+def _state(pan: float, zoom: float = 1.0, roll: float = 0.0) -> FrameState:
+    subject = SubjectState(
+        id="a",
+        sx=0.4 + pan,
+        sy=0.8,
+        gx=0.4 + pan,
+        gy=0.8,
+        height=0.5,
+        rotation=7.0,
+        mirror=False,
+        opacity=0.8,
+        lift=0.0,
+        shadow=True,
+    )
+    return FrameState(CameraState(pan, 0.01, zoom, roll), (subject,))
+
+
+def _yuv_compositor() -> YuvCompositor:
+    plate = draw.plate((416, 234), ((30, 60, 90), (240, 170, 90)), "landscape", 5, ridges=3)
+    sprite = draw.sprite("star", (220, 60, 40), 96, 0.8)
+    return YuvCompositor(Compositor(plate, SIZE, {"a": sprite}))
+
+
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+@pytest.mark.parametrize(
+    "state", [_state(0.0), _state(0.0371), _state(0.05, zoom=1.1), _state(0.02, 1.05, 4.0)]
+)
+def test_native_and_fallback_kernels_draw_the_same_frame(
+    state: FrameState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comp = _yuv_compositor()
+    native = comp.frame(state).astype(int)
+    monkeypatch.setattr(kernels, "_native", None)
+    fallback = comp.frame(state).astype(int)
+    h = SIZE[1]
+    diff = np.abs(native - fallback)
+    assert diff[:h].mean() < 0.5 and diff[:h].max() <= 6
+    assert diff[h:].mean() < 0.5
+
+
+def _stripes(x: int, mode: str, color: tuple[int, ...]) -> Image.Image:
+    """A plate-sized layer with a one-pixel stripe at column x (bottom half only for RGBA)."""
+    w, h = 480, 200
+    im = Image.new(mode, (w, h), (255, 255, 255) if mode == "RGB" else (0, 0, 0, 0))
+    top = 0 if mode == "RGB" else h // 2
+    im.paste(color, (0, top, w, h) if mode == "RGBA" else (0, 0, 0, 0))
+    im.paste((0, 0, 0, 255) if mode == "RGBA" else (0, 0, 0), (x, top, x + 2, h))
+    return im
+
+
+def _stripe_x(row: np.ndarray) -> float:
+    """Sub-pixel column of the dark stripe in a row of luma (centre of mass of darkness)."""
+    dark = np.clip(row.max() - row.astype(float), 0, None)
+    return float((dark * np.arange(len(row))).sum() / dark.sum())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_each_plate_layer_moves_with_its_own_parallax(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if native and not kernels.NATIVE:
+        pytest.skip("the native kernels are not built")
+    if not native:
+        monkeypatch.setattr(kernels, "_native", None)
+    sky = PlateLayer(_stripes(239, "RGB", (255, 255, 255)), 0.5)
+    ground = PlateLayer(_stripes(239, "RGBA", (200, 200, 200, 255)), 1.0)
+    comp = Compositor(Plate((sky, ground)), SIZE, {})
+    yuv = YuvCompositor(comp)
+    w, h = SIZE
+    pan = 0.05  # of the frame width: 16 px for the camera
+    rest = FrameState(CameraState(0.0, 0.0, 1.0, 0.0), ())
+    moved = FrameState(CameraState(pan, 0.0, 1.0, 0.0), ())
+    for draw_frame in (
+        lambda st: yuv.frame(st)[:h],
+        lambda st: np.asarray(comp.frame(st).convert("L")),
+    ):
+        a, b = draw_frame(rest), draw_frame(moved)
+        sky_shift = _stripe_x(a[20]) - _stripe_x(b[20])
+        ground_shift = _stripe_x(a[h - 20]) - _stripe_x(b[h - 20])
+        assert sky_shift == pytest.approx(0.5 * pan * w, abs=0.1)  # 8 px
+        assert ground_shift == pytest.approx(1.0 * pan * w, abs=0.1)  # 16 px
+    # sub-pixel steps glide: a pan of a quarter pixel moves the stripe a quarter pixel
+    quarter = FrameState(CameraState(0.25 / w, 0.0, 1.0, 0.0), ())
+    shift = _stripe_x(yuv.frame(rest)[h - 20]) - _stripe_x(yuv.frame(quarter)[h - 20])
+    assert shift == pytest.approx(0.25, abs=0.03)
+
+
+def test_a_layered_plate_survives_the_cache_format() -> None:
+    plate = draw.plate((64, 36), ((30, 60, 90), (240, 170, 90)), "landscape", 5, ridges=2)
+    assert plate.parallax == draw.plate_parallax("landscape", 2, 2)
+    back = Plate.from_png(plate.to_png(), plate.parallax)
+    assert back.parallax == plate.parallax
+    assert [ly.image.mode for ly in back.layers] == ["RGB", "RGBA", "RGBA"]
+    for ours, theirs in zip(plate.layers, back.layers, strict=True):
+        assert np.array_equal(np.asarray(ours.image), np.asarray(theirs.image))
+    assert np.array_equal(np.asarray(back.flat()), np.asarray(plate.flat()))
+
+
+def test_ridges_have_soft_edges_and_near_ridges_sit_lower() -> None:
+    plate = draw.plate((200, 120), ((30, 60, 90), (240, 170, 90)), "landscape", 5, ridges=3)
+    alphas = [np.asarray(ly.image.getchannel("A")) for ly in plate.layers[1:]]
+    for a in alphas:
+        assert ((a > 0) & (a < 255)).any()  # anti-aliased crest, not a hard step
+    crests = [float(np.argmax(a > 127, axis=0).mean()) for a in alphas]
+    assert crests == sorted(crests)  # far ridges higher up the frame than near ones
+
+
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+def test_native_kernels_refuse_buffers_that_are_too_small() -> None:
+    dst = np.zeros((10, 10), np.uint8)
+    small = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="source"):
+        kernels._native.sample(dst, 10, 10, small, 10, 10, (1, 0, 0, 0, 1, 0), 0, 0, 10)  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="even"):
+        kernels._native.blend(dst, 9, 9, small, 1, 1, 0, 0, 1.0)  # type: ignore[union-attr]
