@@ -12,7 +12,6 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from shotcraft.progress import Reporter, SilentReporter
 CALIBRATION_FILE = "calibration.json"
 CAL_SCHEMA = 1
 CAL_SIZE = (1280, 720)
-CAL_FRAMES = 30
+CAL_FRAMES = 48
+CAL_SHORT = 12  # a second, shorter run: the encoder's start-up cost
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 
 
@@ -65,7 +65,14 @@ def _synthetic_shot() -> Any:
         seed=1,
         preset="preview",
         background=Background(colors=((30, 50, 80), (240, 170, 100))),
-        camera=Camera((CameraKey(0.0), CameraKey(CAL_FRAMES / 24, pan=(0.1, 0.0), zoom=1.1))),
+        # a pan, then a zoom on top: shifted layers (the fast case) and rescaled ones
+        camera=Camera(
+            (
+                CameraKey(0.0),
+                CameraKey(CAL_FRAMES / 48, pan=(0.05, 0.0)),
+                CameraKey(CAL_FRAMES / 24, pan=(0.1, 0.0), zoom=1.1),
+            )
+        ),
         subjects=tuple(
             Subject(
                 id=f"s{i}",
@@ -106,20 +113,32 @@ def _measure(encoder_preset: str) -> dict[str, float]:
     for i in range(n):
         comp.frame_array(motion, i)
     composite = (time.perf_counter() - t0) / n / mpix
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = EncoderSettings(preset=encoder_preset, gop=24)
-        t0 = time.perf_counter()
-        with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
-            yuv = YuvCompositor(comp)  # the render loop's own path
-            draw = partial(yuv.frame_at, motion)
-            for frame in frames_in_order(draw, CAL_FRAMES, workers=min(2, os.cpu_count() or 1)):
-                w.write(frame)
-        pipeline = (time.perf_counter() - t0) / CAL_FRAMES / mpix
+    yuv = YuvCompositor(comp)  # the render loop's own path
+
+    def pipeline(frames: int) -> float:
+        """Seconds to draw and encode `frames` frames spread over the whole shot."""
+        stride = CAL_FRAMES // frames
+
+        def draw(i: int) -> Any:
+            return yuv.frame_at(motion, i * stride)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = EncoderSettings(preset=encoder_preset, gop=24)
+            t0 = time.perf_counter()
+            with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
+                for frame in frames_in_order(draw, frames, workers=min(2, os.cpu_count() or 1)):
+                    w.write(frame)
+            return time.perf_counter() - t0
+
+    # two lengths: the slope is the cost of a frame, what is left the encoder's start and end
+    short, full = pipeline(CAL_SHORT), pipeline(CAL_FRAMES)
+    per_frame = max(full - short, 1e-6) / (CAL_FRAMES - CAL_SHORT)
     return {
         "plate_s_per_mpix": plate_s / (psize[0] * psize[1] / 1e6),
         "sprite_s": sprite_s,
         "composite_s_per_mpix": composite,
-        "pipeline_s_per_mpix": pipeline,
+        "pipeline_s_per_mpix": per_frame / mpix,
+        "encoder_start_s": max(0.0, short - per_frame * CAL_SHORT),
     }
 
 
@@ -186,7 +205,7 @@ def estimate(
     layers_cached: int,
 ) -> RenderEstimate:
     mpix = size[0] * size[1] / 1e6
-    pipeline = frames * mpix * rates["pipeline_s_per_mpix"]
+    pipeline = rates.get("encoder_start_s", 0.0) + frames * mpix * rates["pipeline_s_per_mpix"]
     blur = frames * mpix * (samples - 1) * rates["composite_s_per_mpix"]
     plate = 0.0
     if plate_size is not None:
