@@ -361,9 +361,10 @@ def bench_diffusers(results: dict[str, Any]) -> None:
         return
     model = build_tiny_pipeline(WORK / "models")
     out: dict[str, Any] = {"model": "tiny random SD (tests/tiny_model.py)", "seconds": 4.0}
-    for every in (4, 12, 24):
+    for every in ("auto", 4, 12, 24):  # "auto", the default, first
         shot = WORK / "shots" / f"paint{every}.toml"
-        shot.write_text(DIFFUSERS_SHOT.format(model=model, every=every))
+        value = f'"{every}"' if isinstance(every, str) else every
+        shot.write_text(DIFFUSERS_SHOT.format(model=model, every=value))
         project, cache = WORK / f"p-paint{every}", WORK / f"cache-paint{every}"
         shutil.rmtree(project, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
@@ -404,9 +405,10 @@ def bench_diffusers(results: dict[str, Any]) -> None:
             "estimate_seconds": rep["estimate_seconds"],
             "actual_seconds": rep["actual_seconds"],
             "estimate_error": round(abs(rep["estimate_seconds"] / rep["actual_seconds"] - 1), 3),
+            "key_frames": rep["harmonize"]["key_frames"],
             "coherence": rep["coherence"],
         }
-        if every == 4:
+        if every == "auto":
             code = NAIVE.format(
                 src=str(HERE.parent / "src"), project=str(project), cache=str(cache), shot=str(shot)
             )
@@ -418,7 +420,7 @@ def bench_diffusers(results: dict[str, Any]) -> None:
                 "seconds": round(float(seconds), 3),
             }
     naive = out["naive_per_frame_img2img"]["denoiser_calls"]
-    for every in (4, 12, 24):
+    for every in ("auto", 4, 12, 24):
         out[f"every_{every}"]["fewer_calls_than_naive"] = round(
             naive / max(1, out[f"every_{every}"]["denoiser_calls"]), 2
         )

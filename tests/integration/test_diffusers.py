@@ -42,7 +42,10 @@ keys = [ {{ t = 0.0, at = [0.2, 0.9] }}, {{ t = 1.0, at = [0.5, 0.9], ease = "li
 @pytest.fixture
 def model_shot(write_shot: Callable[..., Path], tiny_model: Path) -> Callable[..., Path]:
     def make(
-        name: str = "fox.toml", preset: str = "preview", every: int = 4, x_end: float = 0.8
+        name: str = "fox.toml",
+        preset: str = "preview",
+        every: int | str = 4,
+        x_end: float = 0.8,
     ) -> Path:
         return write_shot(
             SHOT.format(model=tiny_model, preset=preset, every=every, x_end=x_end), name
@@ -107,6 +110,21 @@ def test_harmonize_every_4th_frame_costs_a_quarter(
         assert rep["coherence"]["warping_error"] >= 0.0
     assert calls[1] == 24 * 2  # 4 steps at strength 0.5: 2 evaluations a frame
     assert calls[4] * 4 == calls[1]
+
+
+def test_auto_key_frames_repaint_once_a_second_and_the_estimate_knows(
+    cli: Callable[..., object], model_shot: Callable[..., Path], project: Path
+) -> None:
+    # the default: the fox walks at an even pace, no camera move, no fades: a key a second
+    shot = model_shot("auto.toml", preset="final", every='"auto"')
+    r = cli("render", shot)
+    assert r.exit_code == 0, r.output
+    rep = _report(project, "auto")
+    assert rep["harmonize"]["every"] == "auto"
+    assert rep["harmonize"]["repainted"] == [0, 12]  # 2 s at 12 fps
+    assert rep["denoiser_calls"] == 8 + 2 * 2  # plate and sprite, then 2 keys of 2 steps
+    assert rep["estimate"]["denoiser_calls"] == rep["denoiser_calls"]
+    assert probe(project / "auto" / "clip.mp4").frames == 24
 
 
 def test_changing_the_second_half_repaints_only_the_second_half(

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from shotcraft.backends.procedural import ProceduralBackend
-from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.draw.compositor import Compositor, SubjectState, frame_state
 from shotcraft.layout.planner import plan, plate_size
 from shotcraft.motion.track import compute_motion
 from shotcraft.spec.model import Background, Camera, CameraKey, Shot, Subject, SubjectKey
-from shotcraft.stages.harmonize import carry
+from shotcraft.stages.harmonize import carry, key_frames, subject_motion
 
 
 def _setup(camera: Camera) -> tuple[Compositor, object, tuple[int, int]]:
@@ -72,3 +73,79 @@ def test_the_plates_correction_follows_the_camera() -> None:
     shift = 0.1 * 160 * 11 / 12  # the camera panned right: the plate moved left on screen
     cols = np.nonzero(moved[5, :, 0] > 25)[0]
     assert abs(cols.mean() - (104.5 - shift)) < 1.5
+
+
+def _shot_motion(camera: Camera, subject: Subject, seconds: float = 4.0) -> object:
+    shot = Shot(
+        id="k",
+        source=Path("k.toml"),
+        duration=seconds,
+        fps=24,
+        size=(160, 96),
+        seed=1,
+        preset="final",
+        background=Background(),
+        camera=camera,
+        subjects=(subject,),
+    )
+    return compute_motion(shot, plan(shot))
+
+
+WALKER = Subject(
+    id="s",
+    place="left, ground",
+    motion="walk",
+    keys=(SubjectKey(0.0), SubjectKey(4.0, at=(0.8, 0.9), ease="linear")),
+)
+
+
+def test_auto_keys_come_once_a_second_on_a_slow_pan() -> None:
+    motion = _shot_motion(Camera((CameraKey(0.0), CameraKey(4.0, pan=(0.1, 0.0)))), WALKER)
+    assert key_frames(motion, None) == [0, 24, 48, 72]  # type: ignore[arg-type]
+    assert key_frames(motion, 4) == list(range(0, 96, 4))  # type: ignore[arg-type]
+
+
+def test_auto_keys_come_sooner_when_the_scene_changes_more_than_carrying_follows() -> None:
+    # a fast zoom (3x in 4 s, even in log space): 15% more every ln 1.15 / ln 3 * 96 = 12.2
+    # frames, so a key every 13 frames instead of every 24
+    zoom = Camera((CameraKey(0.0), CameraKey(4.0, zoom=3.0, ease="linear")))
+    still = Subject(id="s", place="center, ground", height=0.2)  # stays in view
+    keys = key_frames(_shot_motion(zoom, still), None)  # type: ignore[arg-type]
+    assert keys == list(range(0, 96, 13))
+    # a subject fading out: a key before it has faded a quarter, and so on
+    fading = Subject(
+        id="s",
+        place="left, ground",
+        keys=(SubjectKey(0.0, opacity=1.0), SubjectKey(1.0, opacity=0.0, ease="linear")),
+    )
+    keys = key_frames(_shot_motion(Camera(), fading, 1.0), None)  # type: ignore[arg-type]
+    assert keys[:4] == [0, 7, 14, 21]
+
+
+def _point(s: SubjectState, q: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
+    """Where a point of the subject (relative to its feet, in units of its height, as the
+    sprite faces right) lands in the frame: the compositor's own mapping."""
+    w, h = size
+    qx = -q[0] if s.mirror else q[0]
+    r = math.radians(s.rotation)
+    dx, dy = qx * s.height * h, q[1] * s.height * h
+    return np.array(
+        [
+            s.sx * w + dx * math.cos(r) - dy * math.sin(r),
+            s.sy * h + dx * math.sin(r) + dy * math.cos(r),
+            1.0,
+        ]
+    )
+
+
+def test_a_subjects_correction_follows_it_as_it_turns_grows_and_faces_about() -> None:
+    size = (160, 96)
+
+    def state(sx: float, height: float, rotation: float, mirror: bool) -> SubjectState:
+        return SubjectState("s", sx, 0.8, sx, 0.8, height, rotation, mirror, 1.0, 0.0, True)
+
+    a = state(0.3, 0.4, -10.0, False)
+    t = state(0.6, 0.5, 25.0, True)
+    m = subject_motion(a, t, size)
+    for q in [(0.0, 0.0), (0.2, -0.5), (-0.1, -0.9), (0.25, -0.3)]:
+        assert np.allclose(m @ _point(t, q, size), _point(a, q, size), atol=1e-6)

@@ -109,6 +109,8 @@ BAD = [
     ),
     ("version = 1\n[camera]\nkeys = [{t = 0.0, zoom = 0}]\n", "camera.keys[0].zoom", "at least"),
     ("version = 1\n[model]\nsteps = 4\n", "model.id", "required"),
+    ("version = 1\n[model]\nid = 'm'\nevery = 'often'\n", "model.every", '"auto" or a whole'),
+    ("version = 1\n[model]\nid = 'm'\nevery = 0\n", "model.every", "1..1000"),
     ("version = 1\n" + "[[subjects]]\nid = 's'\n" * 1, "", None),  # valid: control row
 ]
 
@@ -228,3 +230,13 @@ def test_place_typos_get_a_suggestion(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         load_shot(_write(tmp_path, "version = 1\n[[subjects]]\nid = 'a'\nplace = 'left thrid'\n"))
     assert "did you mean 'third'?" in err.value.lines()[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "every"), [("", None), ("every = 'auto'\n", None), ("every = 6\n", 6)]
+)
+def test_model_every_is_auto_unless_a_number_is_given(
+    tmp_path: Path, line: str, every: int | None
+) -> None:
+    shot = load_shot(_write(tmp_path, "version = 1\n[model]\nid = 'm'\n" + line))
+    assert shot.model is not None and shot.model.every == every

@@ -175,9 +175,20 @@ def _model(c: Checker, raw: Any) -> Any:
         guidance=c.number(t, "guidance", "model", 0.0, 30.0, default=0.0),
         negative=c.string(t, "negative", "model", default=""),
         strength=c.number(t, "strength", "model", 0.0, 1.0, default=0.3),
-        every=c.number(t, "every", "model", 1, 1000, default=4, integer=True),
+        every=_every(c, t),
         motion_adapter=c.string(t, "motion_adapter", "model", default=None),
     )
+
+
+def _every(c: Checker, t: dict[str, Any]) -> int | None:
+    """model.every: "auto" (the default) or a whole number of frames between key frames."""
+    v = t.get("every", "auto")
+    if v == "auto":
+        return None
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000:
+        return v
+    c.fail("model.every", f'must be "auto" or a whole number 1..1000, got {v!r}')
+    return None
 
 
 def _background(c: Checker, raw: Any) -> Background:

@@ -27,7 +27,7 @@ class ModelSpec:
     guidance: float = 0.0
     negative: str = ""
     strength: float = 0.3  # harmonize image-to-image strength
-    every: int = 4  # harmonize every K-th frame
+    every: int | None = None  # harmonize every K-th frame; None: "auto", where the scene drifts
     motion_adapter: str | None = None
 
 

@@ -49,7 +49,7 @@ def render_estimate(
         mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
     else:
         mrates = cost.known_model_rates(cache.root, backend)
-    calls = denoiser_calls(painter, cache, lp, shot.frames, preset.harmonize)
+    calls = denoiser_calls(painter, cache, lp, motion, preset.harmonize)
     if mrates is None:
         return dataclasses.replace(
             base,
@@ -69,7 +69,7 @@ def render_estimate(
             )
     harmonize = 0.0
     if preset.harmonize:
-        keys = len(key_frames(shot.frames, model.every))
+        keys = len(key_frames(motion, model.every))
         steps = painter.harmonize_steps()
         harmonize = keys * cost.denoise_seconds(
             mrates, steps, painter.gen_size(size, int(mrates["multiple"])), "i2i"
@@ -117,12 +117,12 @@ def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
     )
 
 
-def denoiser_calls(painter: Any, cache: Any, lp: Any, frames: int, harmonize: bool) -> int:
+def denoiser_calls(painter: Any, cache: Any, lp: Any, motion: Any, harmonize: bool) -> int:
     """Denoiser evaluations a render will make: layers, harmonized key frames, video chunks."""
     model = painter.model
     calls = paint_steps(painter, cache, lp)
     if harmonize:
-        calls += len(key_frames(frames, model.every)) * painter.harmonize_steps()
+        calls += len(key_frames(motion, model.every)) * painter.harmonize_steps()
     if model.motion_adapter:
-        calls += -(-frames // VIDEO_CHUNK) * painter.harmonize_steps()
+        calls += -(-motion.frames // VIDEO_CHUNK) * painter.harmonize_steps()
     return calls

@@ -133,11 +133,10 @@ def carry(
     plate_corr: np.ndarray | None = None,
 ) -> np.ndarray:
     """A correction made at frame `a`, moved to frame `t` along each layer's known motion:
-    the plate's (the camera), then each subject's own (position, size, facing) inside its
+    the plate's (the camera), then each subject's own (position, size, turn, facing) inside its
     silhouette at `t`, drawn far to near like the composite. `plate_corr` is
     plate_part(corr, a), passed in when one key's correction is carried to many frames."""
     size = comp.size
-    w, h = size
     at_a, at_t = frame_state(motion, a), frame_state(motion, t)
     if plate_corr is None:
         plate_corr = plate_part(comp, motion, corr, a)
@@ -151,18 +150,34 @@ def carry(
         alpha = np.asarray(piece.getchannel("A"), dtype=np.float32)[..., None] / 255.0
         if not alpha.any():
             continue
-        # frame-t pixel -> frame-a pixel, following the subject: scaled about its feet,
-        # mirrored if it turned round
-        k = sa.height / st.height
-        kx = -k if sa.mirror != st.mirror else k
-        fx_a, fy_a, fx_t, fy_t = sa.sx * w, sa.sy * h, st.sx * w, st.sy * h
-        m = np.array(
-            [[kx, 0.0, fx_a - kx * (fx_t - x0)], [0.0, k, fy_a - k * (fy_t - y0)], [0.0, 0.0, 1.0]]
-        )
+        m = subject_motion(sa, st, size, (x0, y0))
         moved = _warp_into(corr, m, (pw, ph))
         region = out[y0 : y0 + ph, x0 : x0 + pw]
         out[y0 : y0 + ph, x0 : x0 + pw] = moved * alpha + region * (1.0 - alpha)
     return out
+
+
+def _affine(a: float, b: float, c: float, d: float, e: float, f: float) -> np.ndarray:
+    return np.array([[a, b, c], [d, e, f], [0.0, 0.0, 1.0]])
+
+
+def _turn(degrees: float) -> np.ndarray:
+    r = math.radians(degrees)
+    return _affine(math.cos(r), -math.sin(r), 0.0, math.sin(r), math.cos(r), 0.0)
+
+
+def subject_motion(
+    sa: Any, st: Any, size: tuple[int, int], origin: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """3x3 matrix: a pixel of the subject at frame t (relative to `origin`) -> the same point
+    of the subject at frame a. Follows its feet, size, rotation about the feet, and facing."""
+    w, h = size
+    k = sa.height / st.height
+    flip = _affine(-1.0 if sa.mirror != st.mirror else 1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    to_t = _affine(1.0, 0.0, origin[0] - st.sx * w, 0.0, 1.0, origin[1] - st.sy * h)
+    to_a = _affine(1.0, 0.0, sa.sx * w, 0.0, 1.0, sa.sy * h)
+    scale = _affine(k, 0.0, 0.0, 0.0, k, 0.0)
+    return to_a @ _turn(sa.rotation) @ scale @ flip @ _turn(-st.rotation) @ to_t
 
 
 def _smooth(image: np.ndarray, factor: int = 8) -> np.ndarray:
@@ -191,9 +206,55 @@ def _warp_into(image: np.ndarray, out_to_in: np.ndarray, size: tuple[int, int]) 
     return np.stack(chans, axis=-1)
 
 
-def key_frames(frames: int, every: int) -> list[int]:
-    """Every K-th frame is repainted; frames after the last key carry its correction."""
-    return list(range(0, frames, every))
+# With `every = "auto"`, a new key frame comes when the scene has changed in a way carrying a
+# correction along the known motion does not follow well, or after a second at the most.
+AUTO_MAX_SECONDS = 1.0
+AUTO_ZOOM = 1.15  # the camera zoomed in or out this much since the key
+AUTO_ROLL = 10.0  # degrees of camera roll since the key
+AUTO_REVEAL = 0.2  # this fraction of the frame newly in view (pan)
+AUTO_SIZE = 1.25  # a subject grew or shrank this much (corrections get resampled)
+AUTO_OPACITY = 0.25  # a subject faded this much
+AUTO_ROTATION = 25.0  # degrees a subject turned since the key
+
+
+def key_frames(motion: MotionTrack, every: int | None) -> list[int]:
+    """The frames harmonize repaints: every K-th, or with None ("auto") where the scene has
+    drifted from the last key (see the AUTO_ limits). Frames after the last key carry it."""
+    n = motion.frames
+    if every is not None:
+        return list(range(0, n, every))
+    most = max(1, round(AUTO_MAX_SECONDS * motion.fps))
+    keys = [0]
+    for t in range(1, n):
+        if t - keys[-1] >= most or drifted(motion, keys[-1], t):
+            keys.append(t)
+    return keys
+
+
+def drifted(motion: MotionTrack, a: int, b: int) -> bool:
+    """Has the scene at frame b moved from frame a further than a carried correction holds?"""
+    sa, sb = frame_state(motion, a), frame_state(motion, b)
+    ca, cb = sa.camera, sb.camera
+    if max(ca.zoom, cb.zoom) / max(min(ca.zoom, cb.zoom), 1e-6) > AUTO_ZOOM:
+        return True
+    if abs(ca.roll - cb.roll) > AUTO_ROLL:
+        return True
+    if (abs(ca.pan_x - cb.pan_x) + abs(ca.pan_y - cb.pan_y)) * cb.zoom > AUTO_REVEAL:
+        return True
+    for x, y in zip(sa.subjects, sb.subjects, strict=True):
+        if abs(x.opacity - y.opacity) > AUTO_OPACITY:
+            return True
+        if (x.height > 0) != (y.height > 0) or _on_screen(x) != _on_screen(y):
+            return True
+        if x.height > 0 and max(x.height, y.height) / min(x.height, y.height) > AUTO_SIZE:
+            return True
+        if abs(x.rotation - y.rotation) > AUTO_ROTATION:
+            return True
+    return False
+
+
+def _on_screen(s: Any) -> bool:
+    return s.opacity > 0 and -0.1 <= s.sx <= 1.1 and 0.0 <= s.sy <= 1.0 + s.height
 
 
 class Harmonizer:
@@ -204,7 +265,7 @@ class Harmonizer:
         comp: Compositor,
         motion: MotionTrack,
         plate: tuple[int, int],
-        every: int,
+        every: int | None,
         prompt: str,
         seed: int,
         samples: int = 1,
@@ -246,7 +307,7 @@ class Harmonizer:
         def carried(corr: np.ndarray, plate_corr: np.ndarray, key: int, t: int) -> np.ndarray:
             return carry(self.comp, self.motion, self.plate, corr, key, t, plate_corr)
 
-        for k in key_frames(n, self.every):
+        for k in key_frames(self.motion, self.every):
             comp_k = self._composite(k)
             corr_k = self._harmonized(k, comp_k).astype(np.float32) - comp_k
             plate_k = plate_part(self.comp, self.motion, corr_k, k)  # once per key, not per frame

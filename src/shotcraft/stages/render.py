@@ -171,7 +171,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         "harmonize": None
         if harmonizer is None
         else {
-            "every": harmonizer.every,
+            "every": "auto" if harmonizer.every is None else harmonizer.every,
             "key_frames": harmonizer.hits + harmonizer.misses,
             "from_cache": harmonizer.hits,
             "repainted": harmonizer.repainted,
