@@ -67,6 +67,16 @@ def test_variants_pick_and_staleness(
     assert "render done" in r.output  # uses the pick without being told again
 
 
+def test_storyboard_stand_ins_wear_the_subjects_colours(
+    cli: Callable[..., object], write_shot: Callable[..., Path], project: Path
+) -> None:
+    shot = write_shot(THREE.replace('id = "a"\n', 'id = "a"\ncolor = "#00ff00"\n'), "col.toml")
+    assert cli("sketch", shot).exit_code == 0
+    board = np.asarray(Image.open(project / "col" / "storyboard.png").convert("RGB")).astype(int)
+    green = (board[..., 1] > 240) & (board[..., 0] < 20) & (board[..., 2] < 20)
+    assert green.sum() > 50  # the outline of a's stand-in, in a's own colour
+
+
 def test_same_seed_gives_byte_identical_layout_and_motion(
     cli: Callable[..., object], write_shot: Callable[..., Path], project: Path
 ) -> None:

@@ -20,16 +20,7 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=max(8, size))
 
 
-def subject_colors(ids: list[str]) -> dict[str, tuple[int, int, int]]:
-    import colorsys
-
-    from shotcraft.layout.planner import stable_hash
-
-    out = {}
-    for sid in ids:
-        r, g, b = colorsys.hsv_to_rgb((stable_hash(sid) % 360) / 360, 0.65, 0.95)
-        out[sid] = (int(r * 255), int(g * 255), int(b * 255))
-    return out
+Colors = dict[str, tuple[int, int, int]]  # each subject's colour, as its sprite is drawn
 
 
 def draw_stand_ins(
@@ -37,6 +28,7 @@ def draw_stand_ins(
     motion: MotionTrack,
     i: float,
     aspects: dict[str, float],
+    colors: Colors,
     arrows_to: float | None = None,
 ) -> None:
     """Subjects as labelled boxes at frame `i`; with `arrows_to`, arrows to where they go."""
@@ -44,10 +36,9 @@ def draw_stand_ins(
     d = ImageDraw.Draw(img, "RGBA")
     st = frame_state(motion, i)
     nxt = frame_state(motion, arrows_to) if arrows_to is not None else None
-    colors = subject_colors([s.id for s in st.subjects])
     f = font(max(9, h // 22))
     for k, s in enumerate(st.subjects):
-        c = colors[s.id]
+        c = colors.get(s.id, LABEL)
         sh = s.height * h
         sw = sh * aspects.get(s.id, 1.0)
         x, y = s.sx * w, s.sy * h
@@ -95,6 +86,7 @@ def storyboard(
     motion: MotionTrack,
     times: list[float],
     aspects: dict[str, float],
+    colors: Colors,
     panel_width: int = 320,
     title: str = "",
 ) -> Image.Image:
@@ -117,7 +109,7 @@ def storyboard(
         nxt = min(times[n + 1] * fps, last) if n + 1 < len(times) else None
         st = frame_state(motion, i)
         panel = comp.background(st.camera)
-        draw_stand_ins(panel, motion, i, aspects, arrows_to=nxt)
+        draw_stand_ins(panel, motion, i, aspects, colors, arrows_to=nxt)
         r, c = divmod(n, cols)
         x0, y0 = pad + c * (pw + pad), head + pad + r * (ph + pad + 16)
         sheet.paste(panel, (x0, y0))
@@ -131,11 +123,11 @@ def storyboard(
 
 
 def animatic_frame(
-    comp: Compositor, motion: MotionTrack, i: int, aspects: dict[str, float]
+    comp: Compositor, motion: MotionTrack, i: int, aspects: dict[str, float], colors: Colors
 ) -> np.ndarray:
     st = frame_state(motion, i)
     img = comp.background(st.camera)
-    draw_stand_ins(img, motion, i, aspects)
+    draw_stand_ins(img, motion, i, aspects, colors)
     d = ImageDraw.Draw(img)
     fps = motion.fps
     secs, ff = divmod(i, fps)

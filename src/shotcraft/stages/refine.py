@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shotcraft.backends.procedural import ProceduralBackend
+from shotcraft.backends.procedural import ProceduralBackend, subject_color
 from shotcraft.draw.compositor import Compositor, frame_state
 from shotcraft.draw.storyboard import animatic_frame
 from shotcraft.errors import UsageError
@@ -95,13 +95,14 @@ def _animatic(
     ph = round(size[1] * ctx.shot.background.extent / 2) * 2
     plate = ProceduralBackend().plate(ctx.shot.background, (pw, ph))
     comp = Compositor(plate, size, {})
+    colors = {s.id: subject_color(s) for s in ctx.shot.subjects}  # as the sprites are drawn
     enc = EncoderSettings(crf=30, preset="ultrafast", gop=ctx.shot.fps)
     with (
         settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance,
         VideoWriter(ctx.paths.animatic, size, ctx.shot.fps, enc) as writer,
     ):
         for i in range(motion.frames):
-            writer.write(animatic_frame(comp, motion, i, aspects))
+            writer.write(animatic_frame(comp, motion, i, aspects, colors))
             advance(1)
 
 

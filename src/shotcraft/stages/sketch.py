@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from shotcraft.backends import get_backend
-from shotcraft.backends.procedural import ProceduralBackend
+from shotcraft.backends.procedural import ProceduralBackend, subject_color
 from shotcraft.draw.plate import Plate
 from shotcraft.draw.storyboard import contact_sheet, key_times, storyboard
 from shotcraft.fsutil import atomic_path, write_json
@@ -68,9 +68,9 @@ def _write_layout(
         shot.duration,
     )
     aspects = {s.id: s.aspect for s in layout.subjects}
-    board = storyboard(
-        _storyboard_plate(ctx, layout, settings), motion, times, aspects, PANEL_WIDTH, title=title
-    )
+    colors = {s.id: subject_color(s) for s in shot.subjects}  # as the sprites are drawn
+    plate = _storyboard_plate(ctx, layout, settings)
+    board = storyboard(plate, motion, times, aspects, colors, PANEL_WIDTH, title=title)
     layout_path, board_path = folder / "layout.json", folder / "storyboard.png"
     write_json(layout_path, layout_to_json(layout, shot, estimate, warnings))
     _save_png(board, board_path)
