@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from shotcraft.draw.kernels import Affine
+from shotcraft.draw.kernels import Affine, through
 from shotcraft.draw.plate import Plate
 from shotcraft.draw.procedural import shadow as shadow_mask
 from shotcraft.motion.track import MotionTrack
@@ -168,12 +168,12 @@ class Compositor:
         """Each layer through the camera with its own parallax, far to near; black beyond
         the plate's edge (sketch warns when the camera looks past it)."""
         sky = self.layers.layers[0]
-        view = _through(
+        view = through(
             sky.image, self.size, layer_affine(cam, self.size, sky.image.size, sky.parallax)
         )
         for image, parallax in self._over:
             m = layer_affine(cam, self.size, image.size, parallax)
-            piece = _through(image, self.size, m).convert("RGBA")
+            piece = through(image, self.size, m).convert("RGBA")
             view.paste(piece, (0, 0), piece)
         return view
 
@@ -274,17 +274,6 @@ class Compositor:
             offset = (k / (samples - 1) - 0.5) * shutter if samples > 1 else 0.0
             acc += np.asarray(self.frame(frame_state(motion, i + offset)), dtype=np.float32)
         return (acc / samples + 0.5).astype(np.uint8)
-
-
-def _through(image: Image.Image, size: tuple[int, int], m: Affine) -> Image.Image:
-    """`image` resampled (bilinear) through the affine map `m` into `size`."""
-    a, b, c, d, e, f = m
-    w, h = size
-    box = (c, f, c + a * w, f + e * h)
-    inside = box[0] >= 0 and box[1] >= 0 and box[2] <= image.width and box[3] <= image.height
-    if b == 0 and d == 0 and inside:
-        return image.resize(size, BILINEAR, box=box)
-    return image.transform(size, AFFINE, m, BILINEAR)
 
 
 def frames_in_order(

@@ -65,14 +65,19 @@ def over(
 
 
 def _pillow_view(src: np.ndarray, m: Affine, size: tuple[int, int], fill: int) -> np.ndarray:
+    return np.asarray(through(Image.fromarray(src), size, m, fill))
+
+
+def through(image: Image.Image, size: tuple[int, int], m: Affine, fill: int = 0) -> Image.Image:
+    """`image` resampled (bilinear) through the affine map `m` into `size`; beyond its edge,
+    `fill`. A plain shift or scale that stays inside takes Pillow's faster resize."""
     a, b, c, d, e, f = m
-    im = Image.fromarray(src)
     w, h = size
     box = (c, f, c + a * w, f + e * h)
-    inside = box[0] >= 0 and box[1] >= 0 and box[2] <= im.width and box[3] <= im.height
+    inside = box[0] >= 0 and box[1] >= 0 and box[2] <= image.width and box[3] <= image.height
     if b == 0 and d == 0 and inside:
-        return np.asarray(im.resize((w, h), BILINEAR, box=box))
-    return np.asarray(im.transform((w, h), AFFINE, m, BILINEAR, fillcolor=fill))
+        return image.resize(size, BILINEAR, box=box)
+    return image.transform(size, AFFINE, m, BILINEAR, fillcolor=fill)
 
 
 def pad_sprite(image: np.ndarray) -> np.ndarray:
