@@ -20,9 +20,6 @@ typedef struct {
     double a, b, c, d, e, f;
 } affine;
 
-/* x / 255 rounded, for 0 <= x <= 255 * 255 */
-static inline uint32_t div255(uint32_t x) { return (x + 128 + ((x + 128) >> 8)) >> 8; }
-
 /* Where output rows and columns read the source when the map neither rolls nor shears:
  * per output index, the first source index (edge-clamped) and the weight of the next one
  * (0..256). Pixels whose centre falls outside the source are marked with index -1. */

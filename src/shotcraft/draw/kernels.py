@@ -144,12 +144,22 @@ def blend(frame: np.ndarray, piece: np.ndarray, x0: int, y0: int, opacity: float
     _blend_numpy(frame, W, H, piece, x0, y0, min(max(opacity, 0.0), 1.0))
 
 
+def i420_planes(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of an I420 frame stored as (H * 3 / 2, W)."""
+    H, W = frame.shape[0] * 2 // 3, frame.shape[1]
+    chroma = frame[H:].reshape(-1)
+    quarter = W * H // 4
+    return (
+        frame[:H],
+        chroma[:quarter].reshape(H // 2, W // 2),
+        chroma[quarter:].reshape(H // 2, W // 2),
+    )
+
+
 def _blend_numpy(
     frame: np.ndarray, W: int, H: int, piece: np.ndarray, x0: int, y0: int, op: float
 ) -> None:
-    y = frame[:H]
-    u = frame[H:].reshape(-1)[: W * H // 4].reshape(H // 2, W // 2)
-    v = frame[H:].reshape(-1)[W * H // 4 :].reshape(H // 2, W // 2)
+    y, u, v = i420_planes(frame)
     ph, pw = piece.shape[:2]
     # pad to an even-aligned box so every chroma sample is covered whole, then clip to the frame
     ex, ey = x0 % 2, y0 % 2

@@ -71,10 +71,7 @@ class YuvCompositor:
     def frame(self, state: FrameState) -> np.ndarray:
         w, h = self.comp.size
         out = np.empty((h * 3 // 2, w), dtype=np.uint8)
-        y = out[:h]
-        u = out[h:].reshape(-1)[: w * h // 4].reshape(h // 2, w // 2)
-        v = out[h:].reshape(-1)[w * h // 4 :].reshape(h // 2, w // 2)
-        self._background(state.camera, (y, u, v))
+        self._background(state.camera, kernels.i420_planes(out))
         for s in state.subjects:
             if s.shadow:
                 self._shadow(out, s)
