@@ -2,17 +2,21 @@
 
 The procedural backend paints a sky and one layer per ridge; a model's plate or the user's
 picture is a single layer. In the cache a plate is one PNG: a single layer as RGB, several as
-an RGBA strip with the layers stacked top to bottom (far first); the parallax of each layer
-is part of the cache key spec, so the PNG alone never has to say.
+an RGBA strip with the layers stacked top to bottom (far first). A ridge is transparent above
+its crest, so each layer is stored from its first visible row down; a text chunk gives those
+rows. The parallax of each layer is part of the cache key spec, so the PNG never has to say.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
+
+ROWS_CHUNK = "shotcraft-rows"  # where each stored layer starts in its full-height image
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +49,22 @@ class Plate:
         return out
 
     def to_png(self) -> bytes:
+        info = None
         if len(self.layers) == 1:
             strip = self.layers[0].image.convert("RGB")
         else:
             w, h = self.size
-            strip = Image.new("RGBA", (w, h * len(self.layers)))
-            for k, layer in enumerate(self.layers):
-                strip.paste(layer.image.convert("RGBA"), (0, k * h))
+            parts = [layer.image.convert("RGBA") for layer in self.layers]
+            tops = [0] + [_first_row(part) for part in parts[1:]]
+            strip = Image.new("RGBA", (w, sum(h - top for top in tops)))
+            y = 0
+            for part, top in zip(parts, tops, strict=True):
+                strip.paste(part.crop((0, top, w, h)), (0, y))
+                y += h - top
+            info = PngImagePlugin.PngInfo()
+            info.add_text(ROWS_CHUNK, json.dumps({"height": h, "tops": tops}))
         buf = io.BytesIO()
-        strip.save(buf, format="PNG", compress_level=1)
+        strip.save(buf, format="PNG", compress_level=1, pnginfo=info)
         return buf.getvalue()
 
     @classmethod
@@ -63,12 +74,28 @@ class Plate:
             if not parallax or len(parallax) == 1:
                 return cls((PlateLayer(im.convert("RGB"), parallax[0] if parallax else 1.0),))
             n = len(parallax)
-            w, h = im.width, im.height // n
-            if im.height != h * n:
+            w = im.width
+            rows = json.loads(im.info.get(ROWS_CHUNK, "null")) or {
+                "height": im.height // n,
+                "tops": [0] * n,  # a strip of whole layers
+            }
+            h, tops = int(rows["height"]), [int(t) for t in rows["tops"]]
+            if len(tops) != n or im.height != sum(h - t for t in tops):
                 raise ValueError(f"plate strip of height {im.height} is not {n} layers")
-            rgba = im.convert("RGBA")
-        layers = []
-        for k, p in enumerate(parallax):
-            part = rgba.crop((0, k * h, w, (k + 1) * h))
-            layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
+            rgba = im if im.mode == "RGBA" else im.convert("RGBA")
+            layers, y = [], 0
+            for k, (p, top) in enumerate(zip(parallax, tops, strict=True)):
+                part = rgba.crop((0, y, w, y + h - top))
+                y += h - top
+                if top:
+                    full = Image.new("RGBA", (w, h))  # transparent above the stored rows
+                    full.paste(part, (0, top))
+                    part = full
+                layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
         return cls(tuple(layers))
+
+
+def _first_row(image: Image.Image) -> int:
+    """The first row with anything visible in an RGBA image (its height when empty)."""
+    box = image.getchannel("A").getbbox()
+    return box[1] if box else image.height
