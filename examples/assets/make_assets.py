@@ -10,42 +10,101 @@ from PIL import Image, ImageDraw, ImageFilter
 HERE = Path(__file__).parent
 
 
-def dusk(size: tuple[int, int] = (640, 360)) -> Image.Image:
-    """A night sky over a lake: gradient, stars, a moon, dark shore."""
+def _smooth_polygon(size: tuple[int, int], points: list[tuple[float, float]]) -> Image.Image:
+    """An anti-aliased polygon mask: drawn at four times the size, then reduced."""
+    k = 4
+    big = Image.new("L", (size[0] * k, size[1] * k), 0)
+    ImageDraw.Draw(big).polygon([(x * k, y * k) for x, y in points], fill=255)
+    return big.reduce(k)
+
+
+def dusk(size: tuple[int, int] = (1536, 864)) -> Image.Image:
+    """A lake at night: a deep gradient sky with stars, the moon in its halo, far hills, the
+    moon's path on the water and a dark near shore. Sized for a 720p shot with extent 1.2."""
     w, h = size
-    y = np.linspace(0, 1, h)[:, None, None]
-    top, low = np.array([12, 16, 40]), np.array([70, 60, 110])
-    img = np.broadcast_to(top + (low - top) * y**1.5, (h, w, 3)).copy()
     rng = np.random.default_rng(7)
-    for _ in range(160):
-        x, yy = rng.integers(0, w), rng.integers(0, int(h * 0.55))
-        img[yy, x] = 200 + rng.integers(0, 55)
-    pic = Image.fromarray(img.astype(np.uint8))
-    d = ImageDraw.Draw(pic)
-    d.ellipse((w * 0.72, h * 0.12, w * 0.72 + 40, h * 0.12 + 40), fill=(240, 236, 210))
-    glow = pic.filter(ImageFilter.GaussianBlur(6))
-    pic = Image.blend(pic, glow, 0.35)
-    d = ImageDraw.Draw(pic)
-    shore = [(0, h * 0.7)] + [(x, h * (0.66 + 0.03 * np.sin(x / 37))) for x in range(0, w + 8, 8)]
-    d.polygon([*shore, (w, h), (0, h)], fill=(18, 22, 30))
+    y = np.linspace(0, 1, h)[:, None, None]
+    top, low = np.array([8, 12, 34]), np.array([62, 52, 104])
+    sky = top + (low - top) * np.clip(y / 0.62, 0, 1) ** 1.4
+    img = np.broadcast_to(sky, (h, w, 3)).copy()
+    # stars: soft points, more of them high up, a few bright ones
+    stars = np.zeros((h, w), dtype=np.float64)
+    for _ in range(420):
+        sx, sy = rng.integers(0, w), int(h * 0.6 * rng.random() ** 1.6)
+        stars[sy, sx] = rng.uniform(0.35, 1.0) ** 2 * (3.0 if rng.random() < 0.06 else 1.0)
+    stars = np.asarray(
+        Image.fromarray(np.clip(stars * 255, 0, 255).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(0.8)
+        ),
+        dtype=np.float64,
+    )
+    img += (stars * 2.2)[..., None] * np.array([0.9, 0.92, 1.0])
+    # the moon and its halo
+    mx, my, r = w * 0.74, h * 0.18, h * 0.055
+    yy, xx = np.mgrid[0:h, 0:w]
+    dist = np.hypot(xx - mx, yy - my)
+    img += (np.exp(-((dist / (r * 4.0)) ** 2)) * 70)[..., None] * np.array([0.8, 0.8, 0.9])
+    disc = np.clip(r + 0.5 - dist, 0, 1)[..., None]
+    img = img * (1 - disc) + disc * np.array([242, 238, 214])
+    pic = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    # far hills across the lake
+    hills = [(0.0, h * 0.62)] + [
+        (x, h * (0.585 + 0.025 * np.sin(x / 97 + 1) + 0.012 * np.sin(x / 31)))
+        for x in np.linspace(0, w, 200)
+    ]
+    pic.paste((30, 30, 58), (0, 0), _smooth_polygon(size, [*hills, (w, h * 0.62)]))
+    # the lake: darker than the sky above it, the moon's path broken into ripples
+    lake = np.asarray(pic, dtype=np.float64).copy()
+    top_row, shore_row = int(h * 0.62), int(h * 0.8)
+    ly = np.linspace(0, 1, shore_row - top_row)[:, None, None]
+    lake[top_row:shore_row] = np.array([36, 34, 72]) + (np.array([16, 18, 36]) - [36, 34, 72]) * ly
+    rows = np.arange(top_row, shore_row)
+    width = r * (0.8 + 2.5 * (rows - top_row) / (shore_row - top_row))
+    ripple = 0.5 + 0.5 * np.sin(rows * 1.7) * np.sin(rows * 0.23 + 1)
+    path = np.exp(-(((xx[top_row:shore_row] - mx) / width[:, None]) ** 2)) * ripple[:, None]
+    lake[top_row:shore_row] += (path * 120)[..., None] * np.array([0.95, 0.92, 0.8])
+    pic = Image.fromarray(np.clip(lake, 0, 255).astype(np.uint8))
+    # the near shore, where the subjects stand
+    shore = [(0.0, h * 0.8)] + [
+        (x, h * (0.775 + 0.018 * np.sin(x / 83) + 0.008 * np.sin(x / 23 + 2)))
+        for x in np.linspace(0, w, 240)
+    ]
+    pic.paste((16, 18, 26), (0, 0), _smooth_polygon(size, [*shore, (w, h), (0, h)]))
     return pic
 
 
-def lantern(height: int = 96) -> Image.Image:
-    """A paper lantern with a warm glow: an RGBA sprite."""
-    w = int(height * 0.7)
-    im = Image.new("RGBA", (w, height), (0, 0, 0, 0))
+def lantern(height: int = 288) -> Image.Image:
+    """A paper lantern with a warm glow that fades out well inside the sprite: RGBA."""
+    w = int(height * 0.75)
+    pad = height * 0.14  # room for the glow to fade to nothing before the edge
+    body = (pad + w * 0.06, pad + height * 0.06, w - pad - w * 0.06, height - pad)
     glow = Image.new("L", (w, height), 0)
-    ImageDraw.Draw(glow).ellipse((2, 8, w - 2, height - 2), fill=150)
-    glow = glow.filter(ImageFilter.GaussianBlur(6))
-    im.paste((255, 190, 90, 255), (0, 0), glow)
-    d = ImageDraw.Draw(im)
-    d.rectangle((w * 0.4, 0, w * 0.6, 10), fill=(60, 40, 30, 255))
-    d.ellipse((w * 0.18, 10, w * 0.82, height - 10), fill=(250, 150, 60, 255),
-              outline=(150, 70, 30, 255), width=2)
-    for k in range(1, 4):
-        yy = 10 + k * (height - 20) / 4
-        d.line((w * 0.22, yy, w * 0.78, yy), fill=(200, 100, 40, 255), width=1)
+    ImageDraw.Draw(glow).ellipse(body, fill=170)
+    glow = glow.filter(ImageFilter.GaussianBlur(height * 0.045))
+    im = Image.new("RGBA", (w, height), (0, 0, 0, 0))
+    im.paste((255, 186, 90, 255), (0, 0), glow)
+    # the paper: warm in the middle, deeper at the sides (drawn at 4x, reduced)
+    k = 4
+    big = Image.new("RGBA", (w * k, height * k), (0, 0, 0, 0))
+    d = ImageDraw.Draw(big)
+    x0, y0, x1, y1 = (v * k for v in body)
+    cx = (x0 + x1) / 2
+    for step in range(24, 0, -1):  # concentric fills: a soft radial gradient
+        f = step / 24
+        col = (int(255 - 40 * f), int(200 - 85 * f), int(110 - 60 * f), 255)
+        d.ellipse((cx - (cx - x0) * f, y0 + (y1 - y0) * (1 - f) / 2,
+                   cx + (cx - x0) * f, y1 - (y1 - y0) * (1 - f) / 2), fill=col)
+    d.ellipse((x0, y0, x1, y1), outline=(140, 64, 28, 255), width=2 * k)
+    for n in range(1, 5):  # the ribs
+        yy = y0 + n * (y1 - y0) / 5
+        half = (x1 - x0) / 2 * np.sqrt(1 - (2 * (yy - y0) / (y1 - y0) - 1) ** 2) * 0.96
+        d.line((cx - half, yy, cx + half, yy), fill=(190, 96, 40, 255), width=k)
+    cap = height * 0.05 * k
+    d.rectangle((cx - (x1 - x0) * 0.18, y0 - cap, cx + (x1 - x0) * 0.18, y0 + cap * 0.3),
+                fill=(58, 38, 28, 255))
+    d.rectangle((cx - (x1 - x0) * 0.12, y1 - cap * 0.3, cx + (x1 - x0) * 0.12, y1 + cap * 0.6),
+                fill=(58, 38, 28, 255))
+    im.alpha_composite(big.resize((w, height), Image.Resampling.LANCZOS))
     return im
 
 
