@@ -92,18 +92,29 @@ def lantern(height: int = 288) -> Image.Image:
     for step in range(24, 0, -1):  # concentric fills: a soft radial gradient
         f = step / 24
         col = (int(255 - 40 * f), int(200 - 85 * f), int(110 - 60 * f), 255)
-        d.ellipse((cx - (cx - x0) * f, y0 + (y1 - y0) * (1 - f) / 2,
-                   cx + (cx - x0) * f, y1 - (y1 - y0) * (1 - f) / 2), fill=col)
+        d.ellipse(
+            (
+                cx - (cx - x0) * f,
+                y0 + (y1 - y0) * (1 - f) / 2,
+                cx + (cx - x0) * f,
+                y1 - (y1 - y0) * (1 - f) / 2,
+            ),
+            fill=col,
+        )
     d.ellipse((x0, y0, x1, y1), outline=(140, 64, 28, 255), width=2 * k)
     for n in range(1, 5):  # the ribs
         yy = y0 + n * (y1 - y0) / 5
         half = (x1 - x0) / 2 * np.sqrt(1 - (2 * (yy - y0) / (y1 - y0) - 1) ** 2) * 0.96
         d.line((cx - half, yy, cx + half, yy), fill=(190, 96, 40, 255), width=k)
     cap = height * 0.05 * k
-    d.rectangle((cx - (x1 - x0) * 0.18, y0 - cap, cx + (x1 - x0) * 0.18, y0 + cap * 0.3),
-                fill=(58, 38, 28, 255))
-    d.rectangle((cx - (x1 - x0) * 0.12, y1 - cap * 0.3, cx + (x1 - x0) * 0.12, y1 + cap * 0.6),
-                fill=(58, 38, 28, 255))
+    d.rectangle(
+        (cx - (x1 - x0) * 0.18, y0 - cap, cx + (x1 - x0) * 0.18, y0 + cap * 0.3),
+        fill=(58, 38, 28, 255),
+    )
+    d.rectangle(
+        (cx - (x1 - x0) * 0.12, y1 - cap * 0.3, cx + (x1 - x0) * 0.12, y1 + cap * 0.6),
+        fill=(58, 38, 28, 255),
+    )
     im.alpha_composite(big.resize((w, height), Image.Resampling.LANCZOS))
     return im
 
