@@ -106,31 +106,88 @@ static void free_plan(plan_t *p) {
     free(p->xi); free(p->yi); free(p->xw); free(p->yw); free(p->tmp); free(p->tmp2);
 }
 
-/* Any affine map (rolled): per pixel, in 16.16 fixed point stepped along the row. */
-static void sample_general(uint8_t *out, int dw, int v, const uint8_t *src, int sw, int sh,
-                           affine m, int fill, int keep) {
+/* Bilinear from the 2x2 block at p (weights fx, fy in 0..256): no bounds to check. */
+static inline uint8_t bilerp(const uint8_t *p, size_t stride, uint32_t fx, uint32_t fy) {
+    uint32_t top = p[0] * (256 - fx) + p[1] * fx;
+    uint32_t bot = p[stride] * (256 - fx) + p[stride + 1] * fx;
+    return (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+}
+
+/* A rolled map's walk along output row v, in 16.16 fixed point. */
+typedef struct {
+    int64_t x, y, dx, dy;
+} walk_t;
+
+static walk_t row_walk(affine m, int v) {
     const double one = 65536.0;
-    int64_t x = llround((m.a * 0.5 + m.b * (v + 0.5) + m.c - 0.5) * one);
-    int64_t y = llround((m.d * 0.5 + m.e * (v + 0.5) + m.f - 0.5) * one);
-    int64_t dx = llround(m.a * one), dy = llround(m.d * one);
+    walk_t w = {llround((m.a * 0.5 + m.b * (v + 0.5) + m.c - 0.5) * one),
+                llround((m.d * 0.5 + m.e * (v + 0.5) + m.f - 0.5) * one), llround(m.a * one),
+                llround(m.d * one)};
+    return w;
+}
+
+/* Sample at (x, y) near the source's edge: neighbours beyond it clamp to the edge. */
+static inline uint8_t bilerp_edge(const uint8_t *src, int sw, int sh, int64_t x, int64_t y) {
+    int x0 = (int)(x >> 16), y0 = (int)(y >> 16); /* floor: arithmetic shift */
+    uint32_t fx = ((uint32_t)(x & 0xffff) + 128) >> 8;
+    uint32_t fy = ((uint32_t)(y & 0xffff) + 128) >> 8;
+    int x1 = x0 + 1, y1 = y0 + 1;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > sw - 1) x1 = sw - 1;
+    if (y1 > sh - 1) y1 = sh - 1;
+    const uint8_t *r0 = src + (size_t)y0 * sw, *r1 = src + (size_t)y1 * sw;
+    uint32_t top = r0[x0] * (256 - fx) + r0[x1] * fx;
+    uint32_t bot = r1[x0] * (256 - fx) + r1[x1] * fx;
+    return (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+}
+
+/* Any affine map (rolled): per pixel, stepped along the row. Where the whole 2x2 block lies
+ * inside the source (almost everywhere) one unsigned compare per axis replaces the clamps. */
+static void sample_general(uint8_t *out, int dw, int v, const uint8_t *src, int sw, int sh,
+                           affine m, int fill) {
+    walk_t w = row_walk(m, v);
     const int64_t lo = -32768, hix = (int64_t)sw * 65536 - 32768, hiy = (int64_t)sh * 65536 - 32768;
-    for (int u = 0; u < dw; u++, x += dx, y += dy) {
-        if (x < lo || y < lo || x > hix || y > hiy) {
-            if (!keep) out[u] = (uint8_t)fill;
-            continue;
+    const uint64_t inx = (uint64_t)(sw - 1) << 16, iny = (uint64_t)(sh - 1) << 16;
+    for (int u = 0; u < dw; u++, w.x += w.dx, w.y += w.dy) {
+        if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
+            uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
+            uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
+            out[u] = bilerp(src + (size_t)(w.y >> 16) * sw + (w.x >> 16), (size_t)sw, fx, fy);
+        } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
+            out[u] = (uint8_t)fill;
+        } else {
+            out[u] = bilerp_edge(src, sw, sh, w.x, w.y);
         }
-        int x0 = (int)(x >> 16), y0 = (int)(y >> 16); /* floor: arithmetic shift */
-        uint32_t fx = ((uint32_t)(x & 0xffff) + 128) >> 8;
-        uint32_t fy = ((uint32_t)(y & 0xffff) + 128) >> 8;
-        int x1 = x0 + 1, y1 = y0 + 1;
-        if (x0 < 0) x0 = 0;
-        if (y0 < 0) y0 = 0;
-        if (x1 > sw - 1) x1 = sw - 1;
-        if (y1 > sh - 1) y1 = sh - 1;
-        const uint8_t *r0 = src + (size_t)y0 * sw, *r1 = src + (size_t)y1 * sw;
-        uint32_t top = r0[x0] * (256 - fx) + r0[x1] * fx;
-        uint32_t bot = r1[x0] * (256 - fx) + r1[x1] * fx;
-        out[u] = (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+    }
+}
+
+/* "over" through a rolled map: the layer and its alpha sampled in one walk and laid over
+ * dst; beyond the layer's edge dst stays, and so it does where all four alphas are 0. */
+static void over_general(uint8_t *out, int dw, int v, const uint8_t *pl, const uint8_t *al,
+                         int sw, int sh, affine m) {
+    walk_t w = row_walk(m, v);
+    const int64_t lo = -32768, hix = (int64_t)sw * 65536 - 32768, hiy = (int64_t)sh * 65536 - 32768;
+    const uint64_t inx = (uint64_t)(sw - 1) << 16, iny = (uint64_t)(sh - 1) << 16;
+    for (int u = 0; u < dw; u++, w.x += w.dx, w.y += w.dy) {
+        uint8_t p, a;
+        if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
+            size_t o = (size_t)(w.y >> 16) * sw + (size_t)(w.x >> 16);
+            const uint8_t *q = al + o;
+            if ((q[0] | q[1] | q[sw] | q[sw + 1]) == 0) continue;
+            uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
+            uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
+            a = bilerp(q, (size_t)sw, fx, fy);
+            p = bilerp(pl + o, (size_t)sw, fx, fy);
+        } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
+            continue;
+        } else {
+            a = bilerp_edge(al, sw, sh, w.x, w.y);
+            p = bilerp_edge(pl, sw, sh, w.x, w.y);
+        }
+        uint16_t t = (uint16_t)(out[u] * (255 - a) + 128);
+        uint16_t r = (uint16_t)(p + ((t + (t >> 8)) >> 8));
+        out[u] = (uint8_t)(r > 255 ? 255 : r);
     }
 }
 
@@ -141,7 +198,7 @@ static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8
     if (ok < 0) { free_plan(&p); return -1; }
     for (int v = v0; v < v1; v++) {
         uint8_t *out = dst + (size_t)v * dw;
-        if (!ok) { sample_general(out, dw, v, src, sw, sh, m, fill, 0); continue; }
+        if (!ok) { sample_general(out, dw, v, src, sw, sh, m, fill); continue; }
         int y = p.yi[v];
         if (y < 0 || p.hi < 0) { memset(out, fill, dw); continue; }
         if (!p.shift) memset(out, fill, dw);  /* columns outside stay filled */
@@ -159,28 +216,25 @@ static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t
     plan_t p;
     int ok = make_plan(&p, dw, dh, sw, sh, m);
     if (ok < 0) { free_plan(&p); return -1; }
+    if (!ok) {
+        for (int v = v0; v < v1; v++) over_general(dst + (size_t)v * dw, dw, v, pl, al, sw, sh, m);
+        return 0;
+    }
     uint8_t *ps = NULL, *as = NULL;
     ps = malloc((size_t)dw);
     as = malloc((size_t)dw);
     if (!ps || !as) { free(ps); free(as); free_plan(&p); return -1; }
     for (int v = v0; v < v1; v++) {
         uint8_t *out = dst + (size_t)v * dw;
-        if (ok) {
-            int y = p.yi[v];
-            if (y < 0 || p.hi < 0) continue;
-            int y1 = y + 1 < sh ? y + 1 : y;
-            /* transparent where the layer is not: columns outside it add nothing */
-            if (!p.shift) { memset(ps, 0, dw); memset(as, 0, dw); }
-            lerp_row(ps, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
-                     p.shift, p.tmp, p.lo, p.hi);
-            lerp_row(as, dw, al + (size_t)y * sw, al + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
-                     p.shift, p.tmp2, p.lo, p.hi);
-        } else {
-            memset(ps, 0, dw);
-            memset(as, 0, dw);
-            sample_general(ps, dw, v, pl, sw, sh, m, 0, 1);
-            sample_general(as, dw, v, al, sw, sh, m, 0, 1);
-        }
+        int y = p.yi[v];
+        if (y < 0 || p.hi < 0) continue;
+        int y1 = y + 1 < sh ? y + 1 : y;
+        /* transparent where the layer is not: columns outside it add nothing */
+        if (!p.shift) { memset(ps, 0, dw); memset(as, 0, dw); }
+        lerp_row(ps, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
+                 p.shift, p.tmp, p.lo, p.hi);
+        lerp_row(as, dw, al + (size_t)y * sw, al + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
+                 p.shift, p.tmp2, p.lo, p.hi);
         for (int u = 0; u < dw; u++) {
             uint16_t x = (uint16_t)(out[u] * (255 - as[u]) + 128);
             uint16_t r = (uint16_t)(ps[u] + ((x + (x >> 8)) >> 8));
