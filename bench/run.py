@@ -193,6 +193,37 @@ def bench_render(results: dict[str, Any]) -> None:
     # the same with a slow zoom on top (every pixel resampled at a new scale): for reference
     _, _, row = render_against_encode("pan-zoom", 1.1)
     results["render_10s_720p30_pan_zoom"] = row
+    # one 720p frame of a 4-layer plate, no sprites: the drawing alone, per camera move
+    code = BACKGROUND.format(src=str(HERE.parent / "src"))
+    results["draw_background_720p"] = json.loads(run([PY, "-c", code])[1])
+
+
+BACKGROUND = """
+import json, sys, time
+sys.path.insert(0, {src!r})
+from shotcraft.draw import kernels, procedural as draw
+from shotcraft.draw.compositor import CameraState, Compositor, FrameState
+from shotcraft.draw.yuv import YuvCompositor
+plate = draw.plate((1664, 936), ((30, 60, 90), (240, 170, 90)), "landscape", 5, ridges=3)
+yuv = YuvCompositor(Compositor(plate, (1280, 720), {{}}))
+row = {{"kernels": "native" if kernels.NATIVE else "python", "layers": len(plate.layers)}}
+cams = {{
+    "pan": (0.013, 0.0, 1.0, 0.0),
+    "zoom": (0.01, 0.0, 1.07, 0.0),
+    "roll": (0.01, 0.0, 1.05, 3.0),
+}}
+for name, cam in cams.items():
+    state = FrameState(CameraState(*cam), ())
+    yuv.frame(state)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            yuv.frame(state)
+        best = min(best, (time.perf_counter() - t0) / 10)
+    row[name + "_ms_per_frame"] = round(best * 1000, 2)
+print(json.dumps(row))
+"""
 
 
 PEAK = """
