@@ -63,3 +63,28 @@ def test_yuv_frames_match_the_converted_rgb_composite() -> None:
         # differ by a level or two here and there
         assert diff[:96].mean() < 0.5 and diff[:96].max() <= 6
         assert diff[96:].mean() < 1.0  # chroma (sited a little differently at edges)
+
+
+def test_frames_handed_to_the_encoder_without_a_copy_keep_their_pictures(tmp_path: Path) -> None:
+    from shotcraft.media.encode import EncoderSettings, VideoWriter
+
+    w, h = 64, 48
+    ys = np.linspace(16, 235, w, dtype=np.float32)
+    frames = []
+    for k in range(6):  # a ramp that moves, plus chroma that changes frame to frame
+        f = np.empty((h * 3 // 2, w), dtype=np.uint8)
+        f[:h] = np.roll(ys, 8 * k)[None, :]
+        f[h:] = 60 + 25 * k
+        frames.append(f)
+    rgb = np.zeros((h, w, 3), dtype=np.uint8)[:, ::-1]  # not contiguous: copied instead
+    out = tmp_path / "c.mp4"
+    with VideoWriter(out, (w, h), 24, EncoderSettings(crf=0, preset="ultrafast")) as writer:
+        for f in frames:
+            writer.write(f)
+        writer.write(rgb)
+    with av.open(str(out)) as c:
+        got = [fr.to_ndarray(format="yuv420p") for fr in c.decode(video=0)]
+    assert len(got) == 7
+    for mine, theirs in zip(frames, got, strict=False):
+        assert np.abs(mine.astype(int) - theirs.astype(int)).max() <= 1  # crf 0: lossless
+    assert np.abs(got[6][:h].astype(int) - 16).max() <= 1  # black, in limited range
