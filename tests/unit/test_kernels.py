@@ -64,6 +64,40 @@ def test_native_and_fallback_kernels_draw_the_same_frame(
     assert diff[h:].mean() < 0.5
 
 
+def _axis(n: int, scale: float, offset: float, size: int) -> tuple[np.ndarray, ...]:
+    """Where each output index reads along one axis, as the kernels define it."""
+    x = scale * (np.arange(n) + 0.5) + offset - 0.5
+    outside = (x < -0.5) | (x > size - 0.5)
+    i = np.floor(x).astype(int)
+    w = np.floor((x - i) * 256 + 0.5).astype(int)
+    i, w = np.where(w == 256, i + 1, i), np.where(w == 256, 0, w)
+    w, i = np.where(i < 0, 0, w), np.maximum(i, 0)
+    w, i = np.where(i >= size - 1, 0, w), np.minimum(i, size - 1)
+    return i, w, outside
+
+
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+@pytest.mark.parametrize("scale", [0.45, 0.93, 1.0, 1.7, 3.2])
+def test_native_scaled_sampling_is_exact_bilinear(scale: float) -> None:
+    # the zoom path gathers eight columns at a time where it can (and column by column
+    # where a block reaches too far): every pixel must be the bilinear sample, to the level
+    rng = np.random.default_rng(11)
+    src = rng.integers(0, 256, (60, 150), dtype=np.uint8)
+    w, h, fill = 203, 40, 16
+    m = (scale, 0.0, -9.7, 0.0, scale * 0.8, -3.3)  # starts left of and above the source
+    got = np.zeros((h, w), dtype=np.uint8)
+    kernels.sample(got, src, m, fill, (0, h))
+    xi, xw, xout = _axis(w, m[0], m[2], src.shape[1])
+    yi, yw, yout = _axis(h, m[4], m[5], src.shape[0])
+    s = src.astype(int)
+    rows = (s[yi] * (256 - yw[:, None]) + s[np.minimum(yi + 1, 59)] * yw[:, None] + 128) >> 8
+    want = (rows[:, xi] * (256 - xw) + rows[:, np.minimum(xi + 1, 149)] * xw + 128) >> 8
+    want[:, xout] = fill
+    want[yout, :] = fill
+    assert xout.any() and not xout.all()  # some columns fall outside the source
+    assert np.array_equal(got, want)
+
+
 def _stripes(x: int, mode: str, color: tuple[int, ...]) -> Image.Image:
     """A plate-sized layer with a one-pixel stripe at column x (bottom half only for RGBA)."""
     w, h = 480, 200

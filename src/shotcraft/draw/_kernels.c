@@ -15,10 +15,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define GATHER_SIMD 1
+#endif
 
 typedef struct {
     double a, b, c, d, e, f;
 } affine;
+
+/* Loops that vectorise well are built twice where the toolchain can choose at load time
+ * (GCC ifuncs on x86-64 Linux): for AVX2, and for the baseline. Elsewhere, baseline only. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE __attribute__((target_clones("avx2", "default")))
+#else
+#define WIDE
+#endif
 
 /* Where output rows and columns read the source when the map neither rolls nor shears:
  * per output index, the first source index (edge-clamped) and the weight of the next one
@@ -42,24 +54,66 @@ static void axis_table(int n, double scale, double offset, int size, int32_t *id
     }
 }
 
+/* lerp_row for a pan: every column one step on from the last, with one weight. */
+WIDE static void shift_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1,
+                           uint32_t fy, int x0, uint16_t fx, uint8_t *tmp, int lo, int hi) {
+    uint16_t wy1 = (uint16_t)fy, wy0 = (uint16_t)(256 - fy);
+    for (int x = lo; x <= hi; x++) tmp[x] = (uint8_t)((r0[x] * wy0 + r1[x] * wy1 + 128) >> 8);
+    tmp[hi + 1] = tmp[hi];
+    const uint8_t *t = tmp + x0;
+    uint16_t wx1 = fx, wx0 = (uint16_t)(256 - fx);
+    for (int u = 0; u < dw; u++) out[u] = (uint8_t)((t[u] * wx0 + t[u + 1] * wx1 + 128) >> 8);
+}
+
+static int have_ssse3 = 0; /* set when the module loads */
+
+#ifdef GATHER_SIMD
+/* The horizontal lerp of a zoom, eight columns at a time. Within a block the columns read
+ * at most 16 neighbouring bytes of tmp, so one 16-byte load and one byte shuffle (its mask
+ * made once per plan) give each column's two neighbours; the lerp runs in 16-bit lanes.
+ * Blocks that reach wider (strong reductions) go to the scalar loop. tmp has 16 bytes of
+ * room past its end. Returns how far it got: the first column it left. */
+__attribute__((target("ssse3"))) static int hgather_simd(uint8_t *out, const uint8_t *tmp,
+                                                         const int32_t *xi, const uint16_t *xw,
+                                                         const uint8_t *masks, int u0, int u1) {
+    const __m128i zero = _mm_setzero_si128(), full = _mm_set1_epi16(256);
+    const __m128i half = _mm_set1_epi16(128);
+    int u = u0;
+    for (; u + 8 <= u1; u += 8) {
+        const uint8_t *mk = masks + (size_t)(u - u0) * 2;
+        if (mk[0] == 0xff) break; /* too wide: scalar from here */
+        __m128i src = _mm_loadu_si128((const __m128i *)(tmp + xi[u]));
+        __m128i ab = _mm_shuffle_epi8(src, _mm_loadu_si128((const __m128i *)mk));
+        __m128i a = _mm_unpacklo_epi8(ab, zero), b = _mm_unpackhi_epi8(ab, zero);
+        __m128i w = _mm_loadu_si128((const __m128i *)(xw + u));
+        __m128i y = _mm_add_epi16(_mm_mullo_epi16(a, _mm_sub_epi16(full, w)), _mm_mullo_epi16(b, w));
+        y = _mm_srli_epi16(_mm_add_epi16(y, half), 8);
+        _mm_storel_epi64((__m128i *)(out + u), _mm_packus_epi16(y, y));
+    }
+    return u;
+}
+#endif
+
 /* One output row from two source rows: vertical lerp into tmp over the columns needed,
  * then horizontal lerp. `shift` (constant column step 1, constant weight) vectorises. */
 static void lerp_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1, uint32_t fy,
                      const int32_t *xi, const uint16_t *xw, int shift, uint8_t *tmp, int lo,
-                     int hi) {
+                     int hi, int u0, int u1, const uint8_t *masks) {
+    if (shift) {
+        shift_row(out, dw, r0, r1, fy, xi[0], xw[0], tmp, lo, hi);
+        return;
+    }
     uint16_t wy1 = (uint16_t)fy, wy0 = (uint16_t)(256 - fy);
     for (int x = lo; x <= hi; x++) tmp[x] = (uint8_t)((r0[x] * wy0 + r1[x] * wy1 + 128) >> 8);
     tmp[hi + 1] = tmp[hi];
-    if (shift) {
-        const uint8_t *t = tmp + xi[0];
-        uint16_t wx1 = xw[0], wx0 = (uint16_t)(256 - xw[0]);
-        for (int u = 0; u < dw; u++) out[u] = (uint8_t)((t[u] * wx0 + t[u + 1] * wx1 + 128) >> 8);
-        return;
-    }
-    for (int u = 0; u < dw; u++) {
+    /* columns u0..u1 read the source (the map is monotone); the rest are left alone.
+     * tmp[hi + 1] repeats tmp[hi]: at the source's edge the weight there is 0 */
+    int u = u0;
+#ifdef GATHER_SIMD
+    if (masks != NULL) u = hgather_simd(out, tmp, xi, xw, masks, u0, u1);
+#endif
+    for (; u < u1; u++) {
         int i = xi[u];
-        if (i < 0) continue;
-        /* tmp[hi + 1] repeats tmp[hi]: at the source's edge the weight there is 0 */
         out[u] = (uint8_t)((tmp[i] * (256 - xw[u]) + tmp[i + 1] * xw[u] + 128) >> 8);
     }
 }
@@ -69,6 +123,8 @@ typedef struct {
     uint16_t *xw, *yw;
     uint8_t *tmp, *tmp2;
     int lo, hi, shift;
+    int u0, u1;     /* the output columns that read the source */
+    uint8_t *masks; /* per block of 8 columns from u0: the shuffle that gathers them */
 } plan_t;
 
 /* Tables for a map without roll; returns 0 (and plans nothing) when it rolls or shears. */
@@ -79,16 +135,20 @@ static int make_plan(plan_t *p, int dw, int dh, int sw, int sh, affine m) {
     p->yi = malloc(sizeof(int32_t) * dh);
     p->xw = malloc(sizeof(uint16_t) * dw);
     p->yw = malloc(sizeof(uint16_t) * dh);
-    p->tmp = malloc((size_t)sw + 2);
-    p->tmp2 = malloc((size_t)sw + 2);
+    p->tmp = calloc((size_t)sw + 18, 1); /* a 16-byte load may start at tmp[hi] */
+    p->tmp2 = calloc((size_t)sw + 18, 1);
     if (!p->xi || !p->yi || !p->xw || !p->yw || !p->tmp || !p->tmp2) return -1;
     axis_table(dw, m.a, m.c, sw, p->xi, p->xw);
     axis_table(dh, m.e, m.f, sh, p->yi, p->yw);
     p->lo = sw;
     p->hi = -1;
     int inside = 1;
+    p->u0 = dw;
+    p->u1 = 0;
     for (int u = 0; u < dw; u++) {
         if (p->xi[u] < 0) { inside = 0; continue; }
+        if (u < p->u0) p->u0 = u;
+        p->u1 = u + 1;
         if (p->xi[u] < p->lo) p->lo = p->xi[u];
         int j = p->xi[u] + 1 < sw ? p->xi[u] + 1 : sw - 1;
         if (j > p->hi) p->hi = j;
@@ -99,11 +159,27 @@ static int make_plan(plan_t *p, int dw, int dh, int sw, int sh, affine m) {
         for (int u = 1; u < dw; u++)
             if (p->xi[u] != p->xi[0] + u || p->xw[u] != p->xw[0]) { p->shift = 0; break; }
     if (p->shift) p->hi = p->xi[0] + dw;
+    if (!p->shift && have_ssse3 && p->u1 - p->u0 >= 8) {
+        int blocks = (p->u1 - p->u0) / 8;
+        p->masks = malloc((size_t)blocks * 16);
+        if (!p->masks) return -1;
+        for (int k = 0; k < blocks; k++) {
+            const int32_t *x = p->xi + p->u0 + 8 * k;
+            uint8_t *mk = p->masks + (size_t)k * 16;
+            for (int j = 0; j < 8; j++) {
+                int off = x[j] - x[0];
+                if (off < 0 || off > 14) { mk[0] = 0xff; break; } /* not this way */
+                mk[j] = (uint8_t)off;      /* the left neighbour */
+                mk[8 + j] = (uint8_t)(off + 1); /* and the right */
+            }
+        }
+    }
     return 1;
 }
 
 static void free_plan(plan_t *p) {
     free(p->xi); free(p->yi); free(p->xw); free(p->yw); free(p->tmp); free(p->tmp2);
+    free(p->masks);
 }
 
 /* Bilinear from the 2x2 block at p (weights fx, fy in 0..256): no bounds to check. */
@@ -204,7 +280,7 @@ static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8
         if (!p.shift) memset(out, fill, dw);  /* columns outside stay filled */
         int y1 = y + 1 < sh ? y + 1 : y;
         lerp_row(out, dw, src + (size_t)y * sw, src + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
-                 p.shift, p.tmp, p.lo, p.hi);
+                 p.shift, p.tmp, p.lo, p.hi, p.u0, p.u1, p.masks);
     }
     free_plan(&p);
     return 0;
@@ -232,9 +308,9 @@ static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t
         /* transparent where the layer is not: columns outside it add nothing */
         if (!p.shift) { memset(ps, 0, dw); memset(as, 0, dw); }
         lerp_row(ps, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
-                 p.shift, p.tmp, p.lo, p.hi);
+                 p.shift, p.tmp, p.lo, p.hi, p.u0, p.u1, p.masks);
         lerp_row(as, dw, al + (size_t)y * sw, al + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
-                 p.shift, p.tmp2, p.lo, p.hi);
+                 p.shift, p.tmp2, p.lo, p.hi, p.u0, p.u1, p.masks);
         for (int u = 0; u < dw; u++) {
             uint16_t x = (uint16_t)(out[u] * (255 - as[u]) + 128);
             uint16_t r = (uint16_t)(ps[u] + ((x + (x >> 8)) >> 8));
@@ -618,4 +694,10 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
                                     "Native compositing kernels (optional).", -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) {
+#ifdef GATHER_SIMD
+    __builtin_cpu_init();
+    have_ssse3 = __builtin_cpu_supports("ssse3");
+#endif
+    return PyModule_Create(&module);
+}
