@@ -98,6 +98,65 @@ def test_native_scaled_sampling_is_exact_bilinear(scale: float) -> None:
     assert np.array_equal(got, want)
 
 
+def _llround(v: float) -> int:
+    return int(np.sign(v) * np.floor(abs(v) + 0.5))
+
+
+def _rolled(src: np.ndarray, m: tuple[float, ...], size: tuple[int, int], fill: int) -> np.ndarray:
+    """The kernels' bilinear sample through any affine map: a 16.16 fixed-point walk along
+    each row, neighbours clamped at the source's edge, rows lerped and rounded first."""
+    a, b, c, d, e, f = m
+    w, h = size
+    sh, sw = src.shape
+    u = np.arange(w, dtype=np.int64)
+    out = np.empty((h, w), dtype=np.int64)
+    s = src.astype(np.int64)
+    for v in range(h):
+        xs = _llround((a * 0.5 + b * (v + 0.5) + c - 0.5) * 65536) + u * _llround(a * 65536)
+        ys = _llround((d * 0.5 + e * (v + 0.5) + f - 0.5) * 65536) + u * _llround(d * 65536)
+        far = (xs < -32768) | (ys < -32768) | (xs > sw * 65536 - 32768) | (ys > sh * 65536 - 32768)
+        x0, y0 = xs >> 16, ys >> 16
+        fx, fy = ((xs & 0xFFFF) + 128) >> 8, ((ys & 0xFFFF) + 128) >> 8
+        x1, y1 = np.clip(x0 + 1, 0, sw - 1), np.clip(y0 + 1, 0, sh - 1)
+        x0, y0 = np.clip(x0, 0, sw - 1), np.clip(y0, 0, sh - 1)
+        top = (s[y0, x0] * (256 - fx) + s[y0, x1] * fx + 128) >> 8
+        bot = (s[y1, x0] * (256 - fx) + s[y1, x1] * fx + 128) >> 8
+        out[v] = np.where(far, fill, (top * (256 - fy) + bot * fy + 128) >> 8)
+    return out
+
+
+ROLLED = [
+    (3.0, 1.05),  # a gentle roll: eight pixels at a time, some blocks across a row boundary
+    (-7.0, 0.8),  # the other way, magnified
+    (25.0, 1.6),  # steep: blocks reach over three rows, pixel by pixel
+    (170.0, 1.0),  # nearly upside down: columns walk backwards
+]
+
+
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+@pytest.mark.parametrize(("degrees", "scale"), ROLLED)
+def test_native_rolled_sampling_and_over_are_exact(degrees: float, scale: float) -> None:
+    rng = np.random.default_rng(5)
+    src = rng.integers(0, 256, (70, 130), dtype=np.uint8)
+    t = np.radians(degrees)
+    ca, sa = scale * np.cos(t), scale * np.sin(t)
+    m = (ca, -sa, 40.3, sa, ca, 12.7)  # the frame reaches past the source on every side
+    w, h = 101, 57
+    got = np.zeros((h, w), dtype=np.uint8)
+    kernels.sample(got, src, m, 16, (0, h))
+    assert np.array_equal(got, _rolled(src, m, (w, h), 16))
+    # "over": a premultiplied layer (colour never above alpha), a third of it transparent
+    alpha = rng.integers(0, 256, src.shape, dtype=np.uint8)
+    alpha[:, : src.shape[1] // 3] = 0
+    layer = (alpha.astype(np.uint16) * src // 255).astype(np.uint8)
+    dst = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    want_p, want_a = _rolled(layer, m, (w, h), 0), _rolled(alpha, m, (w, h), 0)
+    x = dst.astype(np.int64) * (255 - want_a) + 128
+    want = np.minimum(want_p + ((x + (x >> 8)) >> 8), 255)
+    kernels.over(dst, layer, alpha, m, (0, h))
+    assert np.array_equal(dst, want)
+
+
 def _stripes(x: int, mode: str, color: tuple[int, ...]) -> Image.Image:
     """A plate-sized layer with a one-pixel stripe at column x (bottom half only for RGBA)."""
     w, h = 480, 200

@@ -65,7 +65,7 @@ WIDE static void shift_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_
     for (int u = 0; u < dw; u++) out[u] = (uint8_t)((t[u] * wx0 + t[u + 1] * wx1 + 128) >> 8);
 }
 
-static int have_ssse3 = 0; /* set when the module loads */
+static int have_ssse3 = 0, have_sse41 = 0; /* set when the module loads */
 
 #ifdef GATHER_SIMD
 /* The horizontal lerp of a zoom, eight columns at a time. Within a block the columns read
@@ -182,11 +182,17 @@ static void free_plan(plan_t *p) {
     free(p->masks);
 }
 
-/* Bilinear from the 2x2 block at p (weights fx, fy in 0..256): no bounds to check. */
+/* Bilinear from the 2x2 block at p (weights fx, fy in 0..256): no bounds to check. Rows
+ * are lerped and rounded first, then the two results: as the 16-bit SIMD lanes do it. */
+static inline uint8_t lerp2(uint32_t t0, uint32_t t1, uint32_t b0, uint32_t b1, uint32_t fx,
+                            uint32_t fy) {
+    uint32_t top = (t0 * (256 - fx) + t1 * fx + 128) >> 8;
+    uint32_t bot = (b0 * (256 - fx) + b1 * fx + 128) >> 8;
+    return (uint8_t)((top * (256 - fy) + bot * fy + 128) >> 8);
+}
+
 static inline uint8_t bilerp(const uint8_t *p, size_t stride, uint32_t fx, uint32_t fy) {
-    uint32_t top = p[0] * (256 - fx) + p[1] * fx;
-    uint32_t bot = p[stride] * (256 - fx) + p[stride + 1] * fx;
-    return (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+    return lerp2(p[0], p[1], p[stride], p[stride + 1], fx, fy);
 }
 
 /* A rolled map's walk along output row v, in 16.16 fixed point. */
@@ -213,68 +219,181 @@ static inline uint8_t bilerp_edge(const uint8_t *src, int sw, int sh, int64_t x,
     if (x1 > sw - 1) x1 = sw - 1;
     if (y1 > sh - 1) y1 = sh - 1;
     const uint8_t *r0 = src + (size_t)y0 * sw, *r1 = src + (size_t)y1 * sw;
-    uint32_t top = r0[x0] * (256 - fx) + r0[x1] * fx;
-    uint32_t bot = r1[x0] * (256 - fx) + r1[x1] * fx;
-    return (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+    return lerp2(r0[x0], r0[x1], r1[x0], r1[x1], fx, fy);
 }
 
-/* Any affine map (rolled): per pixel, stepped along the row. Where the whole 2x2 block lies
- * inside the source (almost everywhere) one unsigned compare per axis replaces the clamps. */
-static void sample_general(uint8_t *out, int dw, int v, const uint8_t *src, int sw, int sh,
-                           affine m, int fill) {
+#ifdef GATHER_SIMD
+/* Eight pixels of a rolled walk at once, when they read whole 2x2 blocks from at most three
+ * neighbouring source rows, within 16 bytes of each other (a roll of a few degrees: nearly
+ * every block). Byte shuffles gather the four neighbours of each pixel, a byte blend picks
+ * its pair of rows; the lerps run in 16-bit lanes, rounded as lerp2 rounds. With alpha ==
+ * NULL, out gets the samples of src; else src is a premultiplied layer laid over out with
+ * that alpha. Returns 0, having written nothing, when the block does not qualify. */
+__attribute__((target("sse4.1"))) static int roll8(uint8_t *out, const uint8_t *src,
+                                                   const uint8_t *alpha, int sw, int sh,
+                                                   walk_t w) {
+    int64_t xe = w.x + 7 * w.dx, ye = w.y + 7 * w.dy;
+    if (w.dx <= 0 || w.dx > (1 << 20) || w.dy > (1 << 20) || w.dy < -(1 << 20) || w.x < 0 ||
+        w.y < 0 || ye < 0)
+        return 0;
+    int x0 = (int)(w.x >> 16), y0 = (int)(w.y >> 16), y7 = (int)(ye >> 16);
+    int top = y0 < y7 ? y0 : y7, rows = (y0 < y7 ? y7 - y0 : y0 - y7) + 2;
+    if (rows > 3 || (xe >> 16) - x0 > 14 || (xe >> 16) + 1 > sw - 1 || top + rows > sh)
+        return 0;
+    size_t o = (size_t)top * sw + (size_t)x0;
+    if (o + (size_t)(rows - 1) * sw + 16 > (size_t)sw * sh) return 0; /* loads stay inside */
+    const __m128i zero = _mm_setzero_si128(), full = _mm_set1_epi16(256);
+    const __m128i half = _mm_set1_epi16(128), h32 = _mm_set1_epi32(128);
+    const __m128i low = _mm_set1_epi32(0xffff);
+    int32_t dx = (int32_t)w.dx, dy = (int32_t)w.dy;
+    __m128i rx = _mm_set1_epi32((int32_t)(w.x & 0xffff));
+    __m128i ry = _mm_set1_epi32((int32_t)(w.y & 0xffff));
+    __m128i xa = _mm_add_epi32(rx, _mm_setr_epi32(0, dx, 2 * dx, 3 * dx));
+    __m128i xb = _mm_add_epi32(rx, _mm_setr_epi32(4 * dx, 5 * dx, 6 * dx, 7 * dx));
+    __m128i ya = _mm_add_epi32(ry, _mm_setr_epi32(0, dy, 2 * dy, 3 * dy));
+    __m128i yb = _mm_add_epi32(ry, _mm_setr_epi32(4 * dy, 5 * dy, 6 * dy, 7 * dy));
+    __m128i off = _mm_packs_epi32(_mm_srai_epi32(xa, 16), _mm_srai_epi32(xb, 16));
+    __m128i mask = _mm_packus_epi16(off, _mm_add_epi16(off, _mm_set1_epi16(1)));
+    /* which pair of rows each pixel reads: 0 (top, top + 1) or 1 (top + 1, top + 2) */
+    __m128i row = _mm_packs_epi32(_mm_srai_epi32(ya, 16), _mm_srai_epi32(yb, 16));
+    row = _mm_add_epi16(row, _mm_set1_epi16((int16_t)(y0 - top)));
+    __m128i below = _mm_cmpgt_epi16(row, zero);
+    below = _mm_packs_epi16(below, below); /* 0xff where the lower pair: both halves */
+#define WEIGHT(v) _mm_srli_epi32(_mm_add_epi32(_mm_and_si128(v, low), h32), 8)
+    __m128i fx = _mm_packs_epi32(WEIGHT(xa), WEIGHT(xb));
+    __m128i fy = _mm_packs_epi32(WEIGHT(ya), WEIGHT(yb));
+#undef WEIGHT
+    __m128i gx = _mm_sub_epi16(full, fx), gy = _mm_sub_epi16(full, fy);
+    __m128i t, b;
+#define GATHER(p)                                                                          \
+    do {                                                                                   \
+        __m128i r0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p)), mask);         \
+        __m128i r1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + sw)), mask);  \
+        __m128i r2 = rows == 3                                                             \
+            ? _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)((p) + 2 * (size_t)sw)), mask) \
+            : r1;                                                                          \
+        t = _mm_blendv_epi8(r0, r1, below);                                                \
+        b = _mm_blendv_epi8(r1, r2, below);                                                \
+    } while (0)
+#define HLERP(v)                                                                           \
+    _mm_srli_epi16(_mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(_mm_unpacklo_epi8(v, zero), gx), \
+                                               _mm_mullo_epi16(_mm_unpackhi_epi8(v, zero), fx)), \
+                                 half),                                                    \
+                   8)
+#define LERP()                                                                             \
+    _mm_srli_epi16(                                                                        \
+        _mm_add_epi16(_mm_add_epi16(_mm_mullo_epi16(HLERP(t), gy), _mm_mullo_epi16(HLERP(b), fy)), \
+                      half),                                                               \
+        8)
+    if (alpha == NULL) {
+        GATHER(src + o);
+        __m128i r = LERP();
+        _mm_storel_epi64((__m128i *)out, _mm_packus_epi16(r, r));
+        return 1;
+    }
+    GATHER(alpha + o);
+    __m128i any = _mm_or_si128(t, b);
+    if (_mm_testz_si128(any, any)) return 1; /* all four alphas 0 everywhere: out stays */
+    __m128i a = LERP();
+    GATHER(src + o);
+    __m128i p = LERP();
+#undef GATHER
+#undef HLERP
+#undef LERP
+    /* out = p + out * (255 - a) / 255, rounded as over_rows does */
+    __m128i d = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)out), zero);
+    __m128i x = _mm_add_epi16(_mm_mullo_epi16(d, _mm_sub_epi16(_mm_set1_epi16(255), a)), half);
+    __m128i r = _mm_add_epi16(p, _mm_srli_epi16(_mm_add_epi16(x, _mm_srli_epi16(x, 8)), 8));
+    _mm_storel_epi64((__m128i *)out, _mm_packus_epi16(r, r));
+    return 1;
+}
+#define ROLL8(out, src, alpha) (have_sse41 && roll8(out, src, alpha, sw, sh, w))
+#else
+#define ROLL8(out, src, alpha) 0
+#endif
+
+/* Any affine map (rolled): per pixel, stepped along the row, eight at a time where roll8
+ * can. Where the whole 2x2 block lies inside the source (almost everywhere) one unsigned
+ * compare per axis replaces the clamps. */
+static void sample_general(uint8_t *out, int ua, int dw, int v, const uint8_t *src, int sw,
+                           int sh, affine m, int fill) {
     walk_t w = row_walk(m, v);
+    w.x += ua * w.dx, w.y += ua * w.dy;
     const int64_t lo = -32768, hix = (int64_t)sw * 65536 - 32768, hiy = (int64_t)sh * 65536 - 32768;
     const uint64_t inx = (uint64_t)(sw - 1) << 16, iny = (uint64_t)(sh - 1) << 16;
-    for (int u = 0; u < dw; u++, w.x += w.dx, w.y += w.dy) {
-        if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
-            uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
-            uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
-            out[u] = bilerp(src + (size_t)(w.y >> 16) * sw + (w.x >> 16), (size_t)sw, fx, fy);
-        } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
-            out[u] = (uint8_t)fill;
-        } else {
-            out[u] = bilerp_edge(src, sw, sh, w.x, w.y);
+    for (int u = ua; u < dw;) {
+        int n = dw - u < 8 ? dw - u : 8;
+        if (n == 8 && ROLL8(out + u, src, NULL)) {
+            u += 8, w.x += 8 * w.dx, w.y += 8 * w.dy;
+            continue;
+        }
+        for (int k = 0; k < n; k++, u++, w.x += w.dx, w.y += w.dy) {
+            if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
+                uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
+                uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
+                out[u] = bilerp(src + (size_t)(w.y >> 16) * sw + (w.x >> 16), (size_t)sw, fx, fy);
+            } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
+                out[u] = (uint8_t)fill;
+            } else {
+                out[u] = bilerp_edge(src, sw, sh, w.x, w.y);
+            }
         }
     }
 }
 
 /* "over" through a rolled map: the layer and its alpha sampled in one walk and laid over
  * dst; beyond the layer's edge dst stays, and so it does where all four alphas are 0. */
-static void over_general(uint8_t *out, int dw, int v, const uint8_t *pl, const uint8_t *al,
-                         int sw, int sh, affine m) {
+static void over_general(uint8_t *out, int ua, int dw, int v, const uint8_t *pl,
+                         const uint8_t *al, int sw, int sh, affine m) {
     walk_t w = row_walk(m, v);
+    w.x += ua * w.dx, w.y += ua * w.dy;
     const int64_t lo = -32768, hix = (int64_t)sw * 65536 - 32768, hiy = (int64_t)sh * 65536 - 32768;
     const uint64_t inx = (uint64_t)(sw - 1) << 16, iny = (uint64_t)(sh - 1) << 16;
-    for (int u = 0; u < dw; u++, w.x += w.dx, w.y += w.dy) {
-        uint8_t p, a;
-        if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
-            size_t o = (size_t)(w.y >> 16) * sw + (size_t)(w.x >> 16);
-            const uint8_t *q = al + o;
-            if ((q[0] | q[1] | q[sw] | q[sw + 1]) == 0) continue;
-            uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
-            uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
-            a = bilerp(q, (size_t)sw, fx, fy);
-            p = bilerp(pl + o, (size_t)sw, fx, fy);
-        } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
+    for (int u = ua; u < dw;) {
+        int n = dw - u < 8 ? dw - u : 8;
+        if (n == 8 && ROLL8(out + u, pl, al)) {
+            u += 8, w.x += 8 * w.dx, w.y += 8 * w.dy;
             continue;
-        } else {
-            a = bilerp_edge(al, sw, sh, w.x, w.y);
-            p = bilerp_edge(pl, sw, sh, w.x, w.y);
         }
-        uint16_t t = (uint16_t)(out[u] * (255 - a) + 128);
-        uint16_t r = (uint16_t)(p + ((t + (t >> 8)) >> 8));
-        out[u] = (uint8_t)(r > 255 ? 255 : r);
+        for (int k = 0; k < n; k++, u++, w.x += w.dx, w.y += w.dy) {
+            uint8_t p, a;
+            if ((uint64_t)w.x < inx && (uint64_t)w.y < iny) {
+                size_t o = (size_t)(w.y >> 16) * sw + (size_t)(w.x >> 16);
+                const uint8_t *q = al + o;
+                if ((q[0] | q[1] | q[sw] | q[sw + 1]) == 0) continue;
+                uint32_t fx = ((uint32_t)(w.x & 0xffff) + 128) >> 8;
+                uint32_t fy = ((uint32_t)(w.y & 0xffff) + 128) >> 8;
+                a = bilerp(q, (size_t)sw, fx, fy);
+                p = bilerp(pl + o, (size_t)sw, fx, fy);
+            } else if (w.x < lo || w.y < lo || w.x > hix || w.y > hiy) {
+                continue;
+            } else {
+                a = bilerp_edge(al, sw, sh, w.x, w.y);
+                p = bilerp_edge(pl, sw, sh, w.x, w.y);
+            }
+            uint16_t t = (uint16_t)(out[u] * (255 - a) + 128);
+            uint16_t r = (uint16_t)(p + ((t + (t >> 8)) >> 8));
+            out[u] = (uint8_t)(r > 255 ? 255 : r);
+        }
     }
 }
+
+#define STRIP 256 /* output columns drawn together down a rolled frame */
 
 static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *src, int sw,
                        int sh, affine m, int fill) {
     plan_t p;
     int ok = make_plan(&p, dw, dh, sw, sh, m);
     if (ok < 0) { free_plan(&p); return -1; }
+    if (!ok) { /* in strips of columns, so the slanted rows they read stay in cache */
+        for (int ua = 0; ua < dw; ua += STRIP)
+            for (int v = v0; v < v1; v++)
+                sample_general(dst + (size_t)v * dw, ua, ua + STRIP < dw ? ua + STRIP : dw, v,
+                               src, sw, sh, m, fill);
+        return 0;
+    }
     for (int v = v0; v < v1; v++) {
         uint8_t *out = dst + (size_t)v * dw;
-        if (!ok) { sample_general(out, dw, v, src, sw, sh, m, fill); continue; }
         int y = p.yi[v];
         if (y < 0 || p.hi < 0) { memset(out, fill, dw); continue; }
         if (!p.shift) memset(out, fill, dw);  /* columns outside stay filled */
@@ -293,7 +412,10 @@ static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t
     int ok = make_plan(&p, dw, dh, sw, sh, m);
     if (ok < 0) { free_plan(&p); return -1; }
     if (!ok) {
-        for (int v = v0; v < v1; v++) over_general(dst + (size_t)v * dw, dw, v, pl, al, sw, sh, m);
+        for (int ua = 0; ua < dw; ua += STRIP)
+            for (int v = v0; v < v1; v++)
+                over_general(dst + (size_t)v * dw, ua, ua + STRIP < dw ? ua + STRIP : dw, v, pl,
+                             al, sw, sh, m);
         return 0;
     }
     uint8_t *ps = NULL, *as = NULL;
@@ -698,6 +820,7 @@ PyMODINIT_FUNC PyInit__kernels(void) {
 #ifdef GATHER_SIMD
     __builtin_cpu_init();
     have_ssse3 = __builtin_cpu_supports("ssse3");
+    have_sse41 = __builtin_cpu_supports("sse4.1");
 #endif
     return PyModule_Create(&module);
 }
