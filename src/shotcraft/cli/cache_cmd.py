@@ -70,12 +70,22 @@ def ls(cache: CacheOpt = None, json_: JsonOpt = False) -> None:
             ]
         )
         return
-    from rich.table import Table
+    from rich import box
+    from rich.table import Column, Table
 
-    table = Table("key", "kind", "size", "created", "producer", "cost")
+    table = Table(
+        Column("key", no_wrap=True),  # the first 12 hex digits: enough to tell them apart
+        Column("kind", no_wrap=True),
+        Column("size", justify="right", no_wrap=True),
+        Column("created", no_wrap=True),
+        Column("producer", no_wrap=True, overflow="ellipsis"),
+        Column("cost", justify="right", no_wrap=True),
+        box=box.SIMPLE_HEAD,  # one line an entry in 80 columns
+        pad_edge=False,
+    )
     for e in entries:
         table.add_row(
-            e.key[:16],
+            e.key[:12],
             e.kind,
             human_size(e.size),
             time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created)),
