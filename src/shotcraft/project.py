@@ -76,10 +76,58 @@ def assets_of(shot: Shot) -> list[Path]:
     return [p for p in paths if p is not None]
 
 
-def shot_digest(shot: Shot) -> str:
+class Inputs(str):
+    """The digest of a stage's inputs, which also knows the digests of their named parts
+    (`seed`, `camera.keys`, `subjects.fox`, `preset.crf`, `asset lake.png`, ...), so that a
+    stale stage can say which of them changed. It is the same string as digest(spec)."""
+
+    parts: dict[str, str]
+
+    def __new__(cls, spec: dict[str, Any], parts: dict[str, str] | None = None) -> Inputs:
+        self = super().__new__(cls, digest(spec))
+        self.parts = parts if parts is not None else part_digests(spec)
+        return self
+
+
+def part_digests(obj: dict[str, Any], prefix: str = "", depth: int = 2) -> dict[str, str]:
+    """Short digests of `obj`'s parts, `depth` levels down; lists of tables with an `id`
+    (subjects) are named by id. Each part's own parts are folded into its digest."""
+    out: dict[str, str] = {}
+    for k, v in obj.items():
+        name = f"{prefix}{k}"
+        if k == "stage":
+            continue
+        if isinstance(v, Inputs):
+            out.update(v.parts)  # an upstream stage: its parts are ours
+        elif depth > 1 and isinstance(v, dict):
+            out.update(part_digests(v, name + ".", depth - 1))
+        elif (
+            depth > 1
+            and v
+            and isinstance(v, list)
+            and all(isinstance(x, dict) and "id" in x for x in v)
+        ):
+            out.update({f"{name}.{x['id']}": digest(x)[:16] for x in v})
+        else:
+            out[name] = digest(v)[:16]
+    return out
+
+
+def changed_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """The names of the parts that differ; a part's own parts are left out when it is there
+    (a different preset: `preset`, not also each of its settings)."""
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return [k for k in changed if not any(k.startswith(p + ".") for p in changed)]
+
+
+def shot_digest(shot: Shot) -> Inputs:
     """What the shot says, plus the content of every asset it names and the code version."""
     assets = {str(p): file_digest(p) for p in assets_of(shot)}
-    return digest({"shot": shot.fingerprint(), "assets": assets, "shotcraft": __version__})
+    spec = {"shot": shot.fingerprint(), "assets": assets, "shotcraft": __version__}
+    parts = part_digests(shot.fingerprint(), depth=2)
+    parts.update({f"asset {Path(p).name}": d[:16] for p, d in assets.items()})
+    parts["shotcraft version"] = __version__
+    return Inputs(spec, parts)
 
 
 class State:
@@ -113,7 +161,12 @@ class State:
         if not st:
             return "never run"
         if st.get("inputs") != inputs:
-            return "inputs changed"
+            old, new = st.get("parts"), getattr(inputs, "parts", None)
+            changed = changed_parts(old, new) if old and new else []
+            if not changed:
+                return "inputs changed"
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            return "changed: " + ", ".join(changed[:3]) + more
         missing = [p for p in st.get("outputs", []) if not (self.paths.root / p).exists()]
         if missing:
             return f"{missing[0]} is missing"
@@ -122,7 +175,13 @@ class State:
     def record(self, name: str, inputs: str, outputs: list[Path], **extra: Any) -> None:
         rel = [str(Path(p).relative_to(self.paths.root)) for p in outputs]
         data = self.data
-        data["stages"][name] = {"inputs": inputs, "outputs": rel, **extra}
+        parts = getattr(inputs, "parts", None)
+        data["stages"][name] = {
+            "inputs": str(inputs),
+            "outputs": rel,
+            **({"parts": parts} if parts else {}),
+            **extra,
+        }
         write_json(self.paths.state, data)
 
     @property

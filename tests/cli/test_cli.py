@@ -93,10 +93,19 @@ def test_status_table_and_json(
     data = json.loads(cli("status", "--json", shot).output)
     assert set(data["stages"].values()) == {"up to date"}
     assert data["layers_cached"] == data["layers"] == 2
+    # a stale stage names what changed, as far up as the shot file
     shot.write_text(shot.read_text().replace("seed = 3", "seed = 4"))
     data = json.loads(cli("status", "--json", shot).output)
-    assert data["stages"]["render"] == "stale (inputs changed)"
-    assert "sketch" in cli("status", shot).output
+    assert set(data["stages"].values()) == {"stale (changed: seed)"}
+    text = cli("status", shot).output
+    assert "sketch" in text and "dot: seed changed" in text
+    cli("render", shot)
+    shot.write_text(shot.read_text().replace('id = "dot"', 'id = "dot"\ndepth = 0.4'))
+    data = json.loads(cli("status", "--json", shot).output)
+    assert data["stages"]["render"] == "stale (changed: subjects.dot)"
+    shot.write_text(shot.read_text().replace("seed = 4", 'seed = 4\npreset = "draft"'))
+    data = json.loads(cli("status", "--json", shot).output)
+    assert data["stages"]["render"] == "stale (changed: preset, subjects.dot)"
 
 
 def test_cache_commands(

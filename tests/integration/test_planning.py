@@ -62,7 +62,7 @@ def test_variants_pick_and_staleness(
     assert abs(a_x - want) < 1e-5
     assert motion != base_motion
     status = json.loads(cli("status", "--json", shot).output)
-    assert status["stages"]["render"] == "stale (inputs changed)"  # the pick changed
+    assert status["stages"]["render"] == "stale (changed: pick)"
     r = cli("render", shot)
     assert "render done" in r.output  # uses the pick without being told again
 

@@ -252,20 +252,36 @@ def status(
     if json_:
         out.emit_json(rows if len(rows) != 1 else rows[0])
         return
-    from rich.table import Table
+    from rich import box
+    from rich.table import Column, Table
 
-    table = Table("shot", "sketch", "refine", "render", "estimate", "cached layers")
+    stages = ("sketch", "refine", "render")
+    table = Table(
+        Column("shot", no_wrap=True),
+        *(Column(stage, no_wrap=True) for stage in stages),
+        Column("estimate", justify="right", no_wrap=True),
+        Column("layers", justify="right", no_wrap=True),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    reasons = []
     for r in rows:
-        st = r["stages"]
+        # each cell says what; below the table, why: the first stale stage's reason (the
+        # stages after it are stale because of it)
+        words = [r["stages"][s].split(" (", 1) for s in stages]
+        why = next((w[1].rstrip(")") for w in words if len(w) > 1), None)
+        if why:
+            parts = why.removeprefix("changed: ")
+            reasons.append(f"{r['shot']}: " + (f"{parts} changed" if parts != why else why))
         table.add_row(
             r["shot"],
-            st["sketch"],
-            st["refine"],
-            st["render"],
+            *(w[0] for w in words),
             f"{r['estimate_seconds']:.1f}s",
-            f"{r['layers_cached']}/{r['layers']}",
+            f"{r['layers_cached']}/{r['layers']} cached",
         )
     out.out.print(table)
+    for line in reasons:
+        out.out.print(line, highlight=False, markup=False)
 
 
 @app.command()

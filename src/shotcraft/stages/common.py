@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from shotcraft.errors import MissingInput, SpecError
 from shotcraft.progress import Reporter, SilentReporter
-from shotcraft.project import ShotPaths, State, digest, shot_digest
+from shotcraft.project import Inputs, ShotPaths, State, shot_digest
 from shotcraft.spec import Preset, Shot, load_preset, load_shot
 from shotcraft.spec.model import ModelSpec
 
@@ -71,7 +71,7 @@ class ShotContext:
     shot: Shot
     preset: Preset
     paths: ShotPaths
-    shot_digest: str
+    shot_digest: Inputs
 
     @property
     def state(self) -> State:
@@ -91,8 +91,8 @@ def load_context(shot_file: Path, settings: Settings) -> ShotContext:
     return ShotContext(shot, preset, ShotPaths.of(settings.project, shot.id), shot_digest(shot))
 
 
-def sketch_inputs(ctx: ShotContext) -> str:
-    return digest(
+def sketch_inputs(ctx: ShotContext) -> Inputs:
+    return Inputs(
         {
             "stage": "sketch",
             "shot": ctx.shot_digest,
@@ -102,12 +102,12 @@ def sketch_inputs(ctx: ShotContext) -> str:
     )
 
 
-def variants_inputs(ctx: ShotContext, count: int) -> str:
-    return digest({"stage": "variants", "sketch": sketch_inputs(ctx), "count": count})
+def variants_inputs(ctx: ShotContext, count: int) -> Inputs:
+    return Inputs({"stage": "variants", "sketch": sketch_inputs(ctx), "count": count})
 
 
-def refine_inputs(ctx: ShotContext, pick: int) -> str:
-    return digest(
+def refine_inputs(ctx: ShotContext, pick: int) -> Inputs:
+    return Inputs(
         {
             "stage": "refine",
             "sketch": sketch_inputs(ctx),

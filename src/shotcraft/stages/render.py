@@ -19,7 +19,7 @@ from shotcraft.fsutil import write_bytes, write_json
 from shotcraft.layout.io import read_layout
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.io import read_motion
-from shotcraft.project import assets_of, digest
+from shotcraft.project import Inputs, assets_of
 from shotcraft.spec.load import find_preset
 from shotcraft.stages.common import (
     Settings,
@@ -36,8 +36,8 @@ from shotcraft.stages.refine import layout_path, refine
 RENDER_SCHEMA = "shotcraft.render/1"
 
 
-def render_inputs(ctx: ShotContext, backend_id: dict[str, Any]) -> str:
-    return digest(
+def render_inputs(ctx: ShotContext, backend_id: dict[str, Any]) -> Inputs:
+    return Inputs(
         {
             "stage": "render",
             "refine": refine_inputs(ctx, ctx.state.pick),
