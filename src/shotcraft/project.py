@@ -123,8 +123,9 @@ def changed_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
 def shot_digest(shot: Shot) -> Inputs:
     """What the shot says, plus the content of every asset it names and the code version."""
     assets = {str(p): file_digest(p) for p in assets_of(shot)}
-    spec = {"shot": shot.fingerprint(), "assets": assets, "shotcraft": __version__}
-    parts = part_digests(shot.fingerprint(), depth=2)
+    fingerprint = shot.fingerprint()
+    spec = {"shot": fingerprint, "assets": assets, "shotcraft": __version__}
+    parts = part_digests(fingerprint, depth=2)
     parts.update({f"asset {Path(p).name}": d[:16] for p, d in assets.items()})
     parts["shotcraft version"] = __version__
     return Inputs(spec, parts)

@@ -85,9 +85,10 @@ def open_video_stream(
 
 
 def wrap_frame(array: np.ndarray, fmt: str) -> av.VideoFrame:
-    """A frame over the array's own memory: the encoder copies the picture when it takes it,
-    so there is no copy here. (PyAV's from_ndarray copies row by row into a new buffer, about
-    0.7 ms for a 720p frame, on the encoder's thread.) Arrays it cannot wrap are copied."""
+    """A frame over the array's own memory, no copy: PyAV hands the encoder a reference to
+    the array, which lives as long as the encoder holds it; nothing writes to an array once
+    it is written to a VideoWriter. (from_ndarray copies row by row into a new buffer, about
+    0.7 ms a 720p frame on the encoder's thread.) Arrays it cannot wrap are copied."""
     if array.flags.c_contiguous:
         with contextlib.suppress(ValueError, AttributeError):  # PyAV too old for this format
             return av.VideoFrame.from_numpy_buffer(array, format=fmt)
