@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ from shotcraft.progress import Reporter, SilentReporter
 CALIBRATION_FILE = "calibration.json"
 CAL_SCHEMA = 1
 CAL_SIZE = (1280, 720)
-CAL_FRAMES = 96
+CAL_FRAMES = 72
 CAL_SHORT = 24  # a second, shorter run: the encoder's start-up cost
-CAL_REPEATS = 2  # each run is timed this many times, and the fastest kept
+CAL_REPEATS = 3  # each run is timed this many times, and the median kept
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 
 
@@ -120,9 +121,9 @@ def _measure(encoder_preset: str) -> dict[str, float]:
     yuv = YuvCompositor(comp)  # the render loop's own path
 
     def pipeline(frames: int) -> float:
-        """Seconds to draw and encode the shot's first `frames` frames: the fastest of a few
-        tries, as anything else running on the machine only ever adds time."""
-        best = float("inf")
+        """Seconds to draw and encode the shot's first `frames` frames: the median of a few
+        tries (a render meets the machine as it usually is, not at its quietest)."""
+        times = []
         for _ in range(CAL_REPEATS):
             with tempfile.TemporaryDirectory() as tmp:
                 settings = EncoderSettings(preset=encoder_preset, gop=24)
@@ -131,8 +132,8 @@ def _measure(encoder_preset: str) -> dict[str, float]:
                     workers = min(2, os.cpu_count() or 1)
                     for frame in frames_in_order(partial(yuv.frame_at, motion), frames, workers):
                         w.write(frame)
-                best = min(best, time.perf_counter() - t0)
-        return best
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
 
     # two lengths: the slope is the cost of a frame, what is left the encoder's start and end
     short, full = pipeline(CAL_SHORT), pipeline(CAL_FRAMES)

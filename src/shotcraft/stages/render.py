@@ -104,7 +104,8 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     t_frames = time.perf_counter()
     comp = Compositor(layers.plate, size, layers.sprites)
     enc = encoder_settings(ctx)
-    coherence = Coherence(motion, size, lp.plate_size)
+    # temporal figures judge a model's frames; drawn frames follow the camera exactly
+    coherence = Coherence(motion, size, lp.plate_size) if shot.model is not None else None
     harmonizer = None
     if preset.harmonize and shot.model is not None and hasattr(backend, "harmonize"):
         prompt = model_prompt(shot)
@@ -136,7 +137,8 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         _on_step(backend, None)
         for frame in frames:
             writer.write(frame)
-            coherence.add(frame)
+            if coherence is not None:
+                coherence.add(frame)
             advance(1)
     t_frames = time.perf_counter() - t_frames
 
@@ -182,7 +184,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
             "chunks": video_pass.chunks,
             "repainted": video_pass.repainted,
         },
-        "coherence": coherence.report(),
+        **({"coherence": coherence.report()} if coherence is not None else {}),
         "encoder": enc.describe(),
     }
     write_json(paths.render_json, report)
