@@ -202,7 +202,8 @@ BACKGROUND = """
 import json, sys, time
 sys.path.insert(0, {src!r})
 from shotcraft.draw import kernels, procedural as draw
-from shotcraft.draw.compositor import CameraState, Compositor, FrameState
+from shotcraft.draw.compositor import Compositor
+from shotcraft.motion.sample import CameraState, FrameState
 from shotcraft.draw.yuv import YuvCompositor
 plate = draw.plate((1664, 936), ((30, 60, 90), (240, 170, 90)), "landscape", 5, ridges=3)
 yuv = YuvCompositor(Compositor(plate, (1280, 720), {{}}))

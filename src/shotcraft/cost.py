@@ -16,13 +16,16 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from shotcraft import __version__
 from shotcraft.fsutil import write_json
 from shotcraft.progress import Reporter, SilentReporter
+
+if TYPE_CHECKING:
+    from shotcraft.backends.base import ModelBackend
 
 CALIBRATION_FILE = "calibration.json"
 CAL_SCHEMA = 1
@@ -232,36 +235,29 @@ def estimate(
     )
 
 
-def _measure_model(backend: Any) -> dict[str, float]:
+def _measure_model(backend: ModelBackend) -> dict[str, float]:
     """Seconds per call and per denoiser step against image size, text-to-image and
-    image-to-image, from a few short paints at two sizes."""
-    from PIL import Image
-
-    m = backend._multiple()  # loads the model (timed as load_seconds)
+    image-to-image, from a few short paints at two sizes (through `time_call`, the calls a
+    render makes)."""
+    backend.load()  # timed as load_seconds
+    m = backend.size_multiple()
     a, b = (m * 2, m * 2), (m * 4, m * 4)
     mpix_a, mpix_b = a[0] * a[1] / 1e6, b[0] * b[1] / 1e6
-
-    def timed(fn: Any) -> float:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-
-    warm_t2i = timed(lambda: backend._generate("calibration", a, 0, steps=1))
-    t1 = timed(lambda: backend._generate("calibration", a, 0, steps=1))
-    t3 = timed(lambda: backend._generate("calibration", a, 0, steps=3))
+    warm_t2i = backend.time_call("t2i", a, 1)
+    t1 = backend.time_call("t2i", a, 1)
+    t3 = backend.time_call("t2i", a, 3)
     step_a = max(1e-6, (t3 - t1) / 2)
     call_t2i = max(0.0, t1 - step_a)
-    tb = timed(lambda: backend._generate("calibration", b, 0, steps=3))
+    tb = backend.time_call("t2i", b, 3)
     step_b = max(step_a, (tb - call_t2i) / 3)
     slope = (step_b - step_a) / (mpix_b - mpix_a)
-    image = Image.new("RGB", a, (128, 128, 128))
-    warm_i2i = timed(lambda: backend.harmonize(image, "calibration", 0, steps=4, strength=0.5))
-    ti = timed(lambda: backend.harmonize(image, "calibration", 0, steps=4, strength=0.5))
+    warm_i2i = backend.time_call("i2i", a, 4, strength=0.5)
+    ti = backend.time_call("i2i", a, 4, strength=0.5)
     return {
         "step_s": max(0.0, step_a - slope * mpix_a),
         "step_s_per_mpix": slope,
         "call_t2i_s": call_t2i,
-        "call_i2i_s": max(0.0, ti - 2 * step_a),
+        "call_i2i_s": max(0.0, ti - backend.steps("i2i", 4, 0.5) * step_a),
         "load_s": backend.load_seconds,
         # a process's first call of each pipeline costs extra (lazy initialisation)
         "warmup_t2i_s": max(0.0, warm_t2i - t1),
@@ -270,7 +266,7 @@ def _measure_model(backend: Any) -> dict[str, float]:
     }
 
 
-def known_model_rates(cache_root: Path, backend: Any) -> dict[str, float] | None:
+def known_model_rates(cache_root: Path, backend: ModelBackend) -> dict[str, float] | None:
     """The model's rates if this device has measured them, without loading anything."""
     key = f"{backend.identity}@{backend.device_request}"
     rates = load_calibration(cache_root).get("models", {}).get(key)
@@ -278,7 +274,7 @@ def known_model_rates(cache_root: Path, backend: Any) -> dict[str, float] | None
 
 
 def model_rates(
-    cache_root: Path, backend: Any, reporter: Reporter | None = None, again: bool = False
+    cache_root: Path, backend: ModelBackend, reporter: Reporter | None = None, again: bool = False
 ) -> dict[str, float]:
     """The denoiser rates of this model on this device, measured once and kept."""
     reporter = reporter or SilentReporter()

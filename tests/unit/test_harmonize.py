@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from shotcraft.backends.procedural import ProceduralBackend
-from shotcraft.draw.compositor import Compositor, SubjectState, frame_state
+from shotcraft.draw.carry import carry, subject_motion
+from shotcraft.draw.compositor import Compositor
 from shotcraft.layout.planner import plan, plate_size
+from shotcraft.motion.sample import SubjectState, frame_state
 from shotcraft.motion.track import compute_motion
 from shotcraft.spec.model import Background, Camera, CameraKey, Shot, Subject, SubjectKey
-from shotcraft.stages.harmonize import carry, key_frames, subject_motion
+from shotcraft.stages.harmonize import key_frames
 
 
 def _setup(camera: Camera) -> tuple[Compositor, object, tuple[int, int]]:

@@ -11,9 +11,10 @@ from PIL import Image
 
 from shotcraft.draw import kernels
 from shotcraft.draw import procedural as draw
-from shotcraft.draw.compositor import CameraState, Compositor, FrameState, SubjectState
+from shotcraft.draw.compositor import Compositor
 from shotcraft.draw.plate import Plate, PlateLayer
 from shotcraft.draw.yuv import YuvCompositor
+from shotcraft.motion.sample import CameraState, FrameState, SubjectState
 
 SIZE = (320, 180)
 

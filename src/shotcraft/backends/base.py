@@ -1,20 +1,35 @@
-"""The interface every backend offers to the render stage."""
+"""The interfaces backends offer the stages: `Backend` (plates and sprites, every backend) and
+`ModelBackend` (what a painting model adds: text-to-image, image-to-image, its step counts and
+sizes, a timing call for calibration, a step callback).
+
+Stages and the cost model talk to a model only through `ModelBackend`; whether a backend is
+one is an `isinstance` check, never a probe for attributes.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 
 from shotcraft.draw.plate import Plate
 from shotcraft.layout.planner import SubjectLayout
-from shotcraft.spec.model import Background, Subject
+from shotcraft.spec.model import Background, ModelSpec, Subject
+
+PaintKind = Literal["t2i", "i2i"]
 
 
 class Backend(Protocol):
     name: str
     version: str
-    denoiser_calls: int
+
+    @property
+    def denoiser_calls(self) -> int:
+        """Denoiser evaluations made so far (0 for drawing backends)."""
+        ...
 
     def plate_spec(self, background: Background, size: tuple[int, int]) -> dict[str, Any]:
         """The cache key spec of a plate: everything that changes its pixels."""
@@ -29,3 +44,123 @@ class Backend(Protocol):
     def sprite(self, subject: Subject, sl: SubjectLayout, height: int) -> Image.Image:
         """An RGBA sprite `height` pixels tall, facing right."""
         ...
+
+
+class ModelBackend(ABC):
+    """A backend that paints with a model. Loading is lazy (the first paint, or `load()`), and
+    happens at most once per object; the process keeps one object per model (see
+    `backends.get_backend`)."""
+
+    name: str
+    version: str
+    model: ModelSpec
+    identity: str  # what identifies the weights in cache keys and calibration
+    device_request: str  # "auto", "cpu", "cuda", ...
+
+    def __init__(self) -> None:
+        self.denoiser_calls = 0
+        self.load_seconds = 0.0  # time spent loading, in this process
+        self.on_step: Callable[[], None] | None = None
+
+    def count_step(self) -> None:
+        """Called by the model's denoiser hook once per evaluation."""
+        self.denoiser_calls += 1
+        if self.on_step is not None:
+            self.on_step()
+
+    # --- loading ---------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def loaded(self) -> bool:
+        """Whether the model is in memory (a paint would not load it)."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model now (a no-op when loaded); the time goes to `load_seconds`."""
+
+    @property
+    @abstractmethod
+    def device(self) -> str:
+        """The resolved device ("cpu", "cuda", ...); loads nothing, imports torch."""
+
+    # --- sizes and steps ---------------------------------------------------------------
+    @abstractmethod
+    def size_multiple(self) -> int:
+        """Sides of a painted image are multiples of this."""
+
+    @abstractmethod
+    def paint_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The size a layer or frame shown at `size` is painted at."""
+
+    @abstractmethod
+    def steps(
+        self, kind: PaintKind, steps: int | None = None, strength: float | None = None
+    ) -> int:
+        """Denoiser evaluations one call of `kind` makes (image-to-image runs only the part of
+        the schedule that `strength` asks for)."""
+
+    # --- painting ----------------------------------------------------------------------
+    @abstractmethod
+    def text_to_image(
+        self, prompt: str, size: tuple[int, int], seed: int, steps: int | None = None
+    ) -> Image.Image:
+        """Paint `prompt` at exactly `size` (sides multiples of `size_multiple()`; callers pick
+        it with `paint_size`)."""
+
+    @abstractmethod
+    def image_to_image(
+        self,
+        image: Image.Image,
+        prompt: str,
+        seed: int,
+        steps: int | None = None,
+        strength: float | None = None,
+    ) -> Image.Image:
+        """Repaint `image` at `strength`, at exactly its own size (see `text_to_image`)."""
+
+    @abstractmethod
+    def harmonize_spec(
+        self, composite_digest: str, size: tuple[int, int], seed: int
+    ) -> dict[str, Any]:
+        """The cache key spec of one harmonized frame."""
+
+    def harmonize(self, composite: Image.Image, prompt: str, seed: int) -> Image.Image:
+        """One key frame repainted at the model's strength, with the same noise (seed) for every
+        frame: painted at `paint_size`, returned at the composite's size."""
+        size = composite.size
+        painted = self.image_to_image(
+            composite.resize(self.paint_size(size), Image.Resampling.LANCZOS), prompt, seed
+        )
+        return painted.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+    def harmonize_steps(self) -> int:
+        """Denoiser evaluations one harmonized frame costs."""
+        return self.steps("i2i", strength=self.model.strength)
+
+    # --- the video pass ----------------------------------------------------------------
+    @property
+    def has_video_pass(self) -> bool:
+        """Whether `video_to_video` is available for this model."""
+        return False
+
+    def video_spec(self, chunk_digest: str, size: tuple[int, int], seed: int) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} has no video pass")
+
+    def video_to_video(
+        self, frames: list[Image.Image], prompt: str, seed: int
+    ) -> list[Image.Image]:
+        raise NotImplementedError(f"{type(self).__name__} has no video pass")
+
+    # --- calibration -------------------------------------------------------------------
+    def time_call(
+        self, kind: PaintKind, size: tuple[int, int], steps: int, strength: float = 0.5
+    ) -> float:
+        """Seconds one call of `kind` takes at paint size `size` with `steps` steps: the very
+        calls a render makes (calibration must not drift from what it predicts)."""
+        t0 = time.perf_counter()
+        if kind == "t2i":
+            self.text_to_image("calibration", size, 0, steps=steps)
+        else:
+            image = Image.new("RGB", size, (128, 128, 128))
+            self.image_to_image(image, "calibration", 0, steps=steps, strength=strength)
+        return time.perf_counter() - t0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from shotcraft import __version__
+from shotcraft.backends.base import ModelBackend, PaintKind
 from shotcraft.backends.procedural import ProceduralBackend, background_seed
 from shotcraft.draw.plate import Plate
 from shotcraft.draw.procedural import premultiplied_resize
@@ -82,20 +82,16 @@ def _unloadable(what: str, e: Exception) -> BackendUnavailable:
     )
 
 
-def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    """Newer diffusers call it `dtype` and deprecate `torch_dtype`; older know only the latter."""
-    from diffusers.utils import deprecation_utils
+class DiffusersBackend(ModelBackend):
+    """Any diffusers text-to-image pipeline (AutoPipelineForText2Image), with image-to-image
+    and AnimateDiff video-to-video sharing its loaded components (`from_pipe`)."""
 
-    renamed = hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE")
-    return {"dtype": dtype} if renamed else {"torch_dtype": dtype}
-
-
-class DiffusersBackend:
     name = "diffusers"
 
     def __init__(self, model: ModelSpec, device: str = "auto") -> None:
         from importlib.metadata import version
 
+        super().__init__()
         for noisy in ("diffusers", "transformers"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -103,19 +99,28 @@ class DiffusersBackend:
         self.version = f"{__version__}+diffusers-{version('diffusers')}"
         self.device_request = device
         self.identity = model_identity(model.id)
-        self.denoiser_calls = 0
-        self.on_step: Callable[[], None] | None = None
+        self._device: str | None = None
         self._t2i: Any = None
         self._i2i: Any = None
         self._v2v: Any = None
         self._procedural = ProceduralBackend()
-        self.load_seconds = 0.0  # importing torch/diffusers (see get_backend) and loading
 
     # --- loading -----------------------------------------------------------------------
     def _count(self, *_: Any) -> None:
-        self.denoiser_calls += 1
-        if self.on_step is not None:
-            self.on_step()
+        self.count_step()
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = resolve_device(self.device_request)
+        return self._device
+
+    @property
+    def loaded(self) -> bool:
+        return self._t2i is not None
+
+    def load(self) -> None:
+        self.pipe  # noqa: B018 (the property loads)
 
     @property
     def pipe(self) -> Any:
@@ -126,7 +131,6 @@ class DiffusersBackend:
             import torch
             from diffusers import AutoPipelineForText2Image
 
-            self.device = resolve_device(self.device_request)
             dtype = torch.float16 if self.device in ("cuda", "mps") else torch.float32
             try:
                 pipe = AutoPipelineForText2Image.from_pretrained(
@@ -175,6 +179,33 @@ class DiffusersBackend:
             self._v2v = pipe
         return self._v2v
 
+    # --- sizes and steps ---------------------------------------------------------------
+    def size_multiple(self) -> int:
+        return int(getattr(self.pipe, "vae_scale_factor", 8)) * 8
+
+    def paint_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return self.gen_size(size)
+
+    def gen_size(self, size: tuple[int, int], multiple: int | None = None) -> tuple[int, int]:
+        """The size to paint at: within MAX_SIDE, rounded to what the model accepts."""
+        w, h = size
+        k = min(1.0, MAX_SIDE / max(w, h))
+        m = multiple or self.size_multiple()
+        return (max(m, round(w * k / m) * m), max(m, round(h * k / m) * m))
+
+    def steps(
+        self, kind: PaintKind, steps: int | None = None, strength: float | None = None
+    ) -> int:
+        n = steps or self.model.steps
+        if kind == "t2i":
+            return n
+        return max(1, int(n * (strength or self.model.strength)))
+
+    # --- the video pass ----------------------------------------------------------------
+    @property
+    def has_video_pass(self) -> bool:
+        return bool(self.model.motion_adapter)
+
     def video_spec(self, chunk_digest: str, size: tuple[int, int], seed: int) -> dict[str, Any]:
         return self._spec(
             "chunk",
@@ -210,22 +241,12 @@ class DiffusersBackend:
             raise RenderFailed(f"model '{self.model.id}' failed the video pass: {e}") from None
         return [f.convert("RGB").resize(size, Image.Resampling.LANCZOS) for f in out.frames[0]]
 
-    def _multiple(self) -> int:
-        return int(getattr(self.pipe, "vae_scale_factor", 8)) * 8
-
-    def gen_size(self, size: tuple[int, int], multiple: int | None = None) -> tuple[int, int]:
-        """The size to paint at: within MAX_SIDE, rounded to what the model accepts."""
-        w, h = size
-        k = min(1.0, MAX_SIDE / max(w, h))
-        m = multiple or self._multiple()
-        return (max(m, round(w * k / m) * m), max(m, round(h * k / m) * m))
-
-    def _generate(
+    # --- painting ----------------------------------------------------------------------
+    def text_to_image(
         self, prompt: str, size: tuple[int, int], seed: int, steps: int | None = None
     ) -> Image.Image:
         import torch
 
-        gw, gh = self.gen_size(size)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         try:
             out = self.pipe(
@@ -233,12 +254,37 @@ class DiffusersBackend:
                 negative_prompt=self.model.negative or None,
                 num_inference_steps=steps or self.model.steps,
                 guidance_scale=self.model.guidance,
-                height=gh,
-                width=gw,
+                height=size[1],
+                width=size[0],
                 generator=generator,
             )
         except (RuntimeError, ValueError) as e:
             raise RenderFailed(f"model '{self.model.id}' failed to paint: {e}") from None
+        return out.images[0].convert("RGB")
+
+    def image_to_image(
+        self,
+        image: Image.Image,
+        prompt: str,
+        seed: int,
+        steps: int | None = None,
+        strength: float | None = None,
+    ) -> Image.Image:
+        import torch
+
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        try:
+            out = self.img2img(
+                prompt or "a film still",
+                image=image,
+                strength=strength or self.model.strength,
+                num_inference_steps=steps or self.model.steps,
+                guidance_scale=self.model.guidance,
+                negative_prompt=self.model.negative or None,
+                generator=generator,
+            )
+        except (RuntimeError, ValueError) as e:
+            raise RenderFailed(f"model '{self.model.id}' failed to harmonize: {e}") from None
         return out.images[0].convert("RGB")
 
     def _spec(self, kind: str, **extra: Any) -> dict[str, Any]:
@@ -270,7 +316,8 @@ class DiffusersBackend:
     def plate(self, background: Background, size: tuple[int, int]) -> Plate:
         if background.image is not None:
             return self._procedural.plate(background, size)
-        img = self._generate(background.prompt or "a landscape", size, background_seed(background))
+        prompt = background.prompt or "a landscape"
+        img = self.text_to_image(prompt, self.paint_size(size), background_seed(background))
         return Plate.single(img.resize(size, Image.Resampling.LANCZOS))
 
     # --- sprites -----------------------------------------------------------------------
@@ -290,8 +337,10 @@ class DiffusersBackend:
             return self._procedural.sprite(subject, sl, height)
         w = max(4, round(height * sl.aspect))
         size = (max(w, 64), max(height, 64))
-        img = self._generate(
-            (subject.prompt or subject.id) + SPRITE_SUFFIX, size, stable_hash(subject.id) % 2**32
+        img = self.text_to_image(
+            (subject.prompt or subject.id) + SPRITE_SUFFIX,
+            self.paint_size(size),
+            stable_hash(subject.id) % 2**32,
         )
         return premultiplied_resize(key_out_green(img), (w, height))
 
@@ -306,35 +355,3 @@ class DiffusersBackend:
             seed=seed,
             size=list(size),
         )
-
-    def harmonize(
-        self,
-        composite: Image.Image,
-        prompt: str,
-        seed: int,
-        steps: int | None = None,
-        strength: float | None = None,
-    ) -> Image.Image:
-        """Image-to-image at low strength with the same noise (seed) for every frame."""
-        import torch
-
-        size = composite.size
-        gw, gh = self.gen_size(size)
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        try:
-            out = self.img2img(
-                prompt or "a film still",
-                image=composite.resize((gw, gh), Image.Resampling.LANCZOS),
-                strength=strength or self.model.strength,
-                num_inference_steps=steps or self.model.steps,
-                guidance_scale=self.model.guidance,
-                negative_prompt=self.model.negative or None,
-                generator=generator,
-            )
-        except (RuntimeError, ValueError) as e:
-            raise RenderFailed(f"model '{self.model.id}' failed to harmonize: {e}") from None
-        return out.images[0].convert("RGB").resize(size, Image.Resampling.LANCZOS)
-
-    def harmonize_steps(self) -> int:
-        """Denoiser evaluations one harmonized frame costs (what img2img runs at `strength`)."""
-        return max(1, int(self.model.steps * self.model.strength))

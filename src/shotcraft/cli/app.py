@@ -310,9 +310,12 @@ def calibrate(
         out.result(f"encoder preset {name}: about {fps_720:.0f} frames/s at 1280x720")
     if model is not None:
         from shotcraft.backends import get_backend
+        from shotcraft.backends.base import ModelBackend
         from shotcraft.spec.model import ModelSpec
 
         backend = get_backend(ModelSpec(id=model), device.value)
+        if not isinstance(backend, ModelBackend):
+            raise AssertionError("a model id always gives a model backend")
         rates = cost.model_rates(root, backend, out, again=True)
         at512 = cost.denoise_seconds(rates, 1, (512, 512))
         out.result(f"model {model}: {at512:.3f}s per denoiser step at 512x512")

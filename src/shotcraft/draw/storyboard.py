@@ -7,8 +7,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.draw.compositor import Compositor
 from shotcraft.draw.plate import Plate
+from shotcraft.motion.sample import frame_state
 from shotcraft.motion.track import MotionTrack
 
 LABEL = (255, 255, 255)

@@ -17,15 +17,8 @@ import numpy as np
 from PIL import Image
 
 from shotcraft.draw import kernels
-from shotcraft.draw.compositor import (
-    Affine,
-    CameraState,
-    Compositor,
-    FrameState,
-    SubjectState,
-    frame_state,
-    layer_affine,
-)
+from shotcraft.draw.compositor import Affine, Compositor, layer_affine
+from shotcraft.motion.sample import CameraState, FrameState, SubjectState, frame_state
 from shotcraft.motion.track import MotionTrack
 
 

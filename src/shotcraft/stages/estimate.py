@@ -7,11 +7,13 @@ from typing import Any
 
 from shotcraft import cost
 from shotcraft.backends import get_backend
+from shotcraft.backends.base import ModelBackend
 from shotcraft.layout.planner import plan
 from shotcraft.motion.track import compute_motion
 from shotcraft.stages.common import Settings, ShotContext, render_size
-from shotcraft.stages.harmonize import VIDEO_CHUNK, key_frames
+from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import plan_layers
+from shotcraft.stages.video_pass import VIDEO_CHUNK
 
 
 def render_estimate(
@@ -39,10 +41,10 @@ def render_estimate(
         sprites_to_make=len(lp.sprite_specs) - sprites_cached,
         layers_cached=int(plate_cached) + sprites_cached,
     )
-    model = getattr(backend, "model", None)
-    if model is None:
+    if not isinstance(backend, ModelBackend):
         return base
-    painter: Any = backend
+    painter = backend
+    model = backend.model
     # Denoiser work: layers still to paint, then harmonized key frames (assumed not cached:
     # their keys are the composites' digests, known only once the layers exist).
     if measure_model:
@@ -64,26 +66,19 @@ def render_estimate(
     ]
     for spec, px in todo:
         if spec.get("backend") == backend.name and not cache.contains(spec):
-            paint += cost.denoise_seconds(
-                mrates, model.steps, painter.gen_size(px, int(mrates["multiple"])), "t2i"
-            )
+            paint += cost.denoise_seconds(mrates, model.steps, painter.paint_size(px), "t2i")
     harmonize = 0.0
     if preset.harmonize:
         keys = len(key_frames(motion, model.every))
         steps = painter.harmonize_steps()
-        harmonize = keys * cost.denoise_seconds(
-            mrates, steps, painter.gen_size(size, int(mrates["multiple"])), "i2i"
-        )
+        harmonize = keys * cost.denoise_seconds(mrates, steps, painter.paint_size(size), "i2i")
     video = 0.0
     if model.motion_adapter:
         chunks = -(-shot.frames // VIDEO_CHUNK)
         steps = painter.harmonize_steps()
         # all frames of a chunk go through the denoiser together: one evaluation a step
         video = (
-            chunks
-            * steps
-            * cost.denoise_seconds(mrates, 1, painter.gen_size(size, int(mrates["multiple"])))
-            * VIDEO_CHUNK
+            chunks * steps * cost.denoise_seconds(mrates, 1, painter.paint_size(size)) * VIDEO_CHUNK
         )
     load = float(mrates.get("load_s", 0.0))  # importing torch/diffusers, loading weights
     if paint:
@@ -106,9 +101,9 @@ def render_estimate(
 
 def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
     """Denoiser steps the layers not yet in the cache will take (0 for drawn layers)."""
-    model = getattr(backend, "model", None)
-    if model is None:
+    if not isinstance(backend, ModelBackend):
         return 0
+    model = backend.model
     todo = [lp.plate_spec, *lp.sprite_specs.values()]
     return sum(
         model.steps

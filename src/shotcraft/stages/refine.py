@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from shotcraft.backends.procedural import ProceduralBackend, subject_color
-from shotcraft.draw.compositor import Compositor, frame_state
+from shotcraft.draw.compositor import Compositor
 from shotcraft.draw.storyboard import animatic_frame
 from shotcraft.errors import UsageError
 from shotcraft.fsutil import atomic_path, write_json
@@ -17,6 +17,7 @@ from shotcraft.layout.io import read_layout
 from shotcraft.layout.planner import Layout
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.io import motion_to_json
+from shotcraft.motion.sample import frame_state
 from shotcraft.motion.track import MotionTrack, compute_motion
 from shotcraft.project import digest
 from shotcraft.stages.common import Settings, ShotContext, StageResult, refine_inputs

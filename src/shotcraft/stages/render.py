@@ -12,6 +12,7 @@ from typing import Any
 
 from shotcraft import __version__
 from shotcraft.backends import get_backend
+from shotcraft.backends.base import ModelBackend
 from shotcraft.draw.compositor import Compositor, frames_in_order
 from shotcraft.draw.yuv import YuvCompositor
 from shotcraft.errors import OverBudget
@@ -21,6 +22,7 @@ from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.io import read_motion
 from shotcraft.project import Inputs, assets_of
 from shotcraft.spec.load import find_preset
+from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import (
     Settings,
     ShotContext,
@@ -29,9 +31,10 @@ from shotcraft.stages.common import (
     render_size,
 )
 from shotcraft.stages.estimate import paint_steps, render_estimate
-from shotcraft.stages.harmonize import Coherence, Harmonizer, VideoPass
+from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import fetch_layers, plan_layers
 from shotcraft.stages.refine import layout_path, refine
+from shotcraft.stages.video_pass import VideoPass
 
 RENDER_SCHEMA = "shotcraft.render/1"
 
@@ -107,15 +110,16 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     # temporal figures judge a model's frames; drawn frames follow the camera exactly
     coherence = Coherence(motion, size, lp.plate_size) if shot.model is not None else None
     harmonizer = None
-    if preset.harmonize and shot.model is not None and hasattr(backend, "harmonize"):
+    painter = backend if isinstance(backend, ModelBackend) else None
+    if preset.harmonize and painter is not None:
         prompt = model_prompt(shot)
         harmonizer = Harmonizer(
-            backend,
+            painter,
             settings.cache,
             comp,
             motion,
             lp.plate_size,
-            shot.model.every,
+            painter.model.every,
             prompt,
             shot.seed,
             preset.samples,
@@ -127,8 +131,8 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         draw = _drawer(comp, motion, preset.samples, preset.shutter, needs_rgb)
         frames = frames_in_order(draw, motion.frames, workers=min(2, os.cpu_count() or 1))
     video_pass = None
-    if shot.model is not None and shot.model.motion_adapter and hasattr(backend, "video_spec"):
-        video_pass = VideoPass(backend, settings.cache, model_prompt(shot), shot.seed)
+    if painter is not None and painter.has_video_pass:
+        video_pass = VideoPass(painter, settings.cache, model_prompt(shot), shot.seed)
         frames = video_pass.frames(frames)
     with (
         settings.reporter.task(f"{shot.id}: render", motion.frames) as advance,
@@ -216,7 +220,7 @@ def model_prompt(shot: Any) -> str:
 
 
 def _on_step(backend: Any, advance: Any) -> None:
-    if hasattr(backend, "on_step"):
+    if isinstance(backend, ModelBackend):
         backend.on_step = None if advance is None else (lambda: advance(1))
 
 
