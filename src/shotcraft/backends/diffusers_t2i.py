@@ -9,6 +9,7 @@ give such a subject an RGBA `image` instead.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -63,6 +64,17 @@ def model_identity(model_id: str) -> str:
     return "local:" + h.hexdigest()
 
 
+def vae_scale_factor(model_id: str) -> int:
+    """How many pixels one latent covers, from vae/config.json where the folder has one (8,
+    the common value, otherwise)."""
+    config = Path(model_id).expanduser() / "vae" / "config.json"
+    try:
+        channels = json.loads(config.read_text()).get("block_out_channels", [0, 0, 0, 0])
+        return 2 ** (len(channels) - 1)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 8
+
+
 def key_out_green(img: Image.Image) -> Image.Image:
     """Green screen to alpha: greener than its red and blue means transparent; despill edges."""
     rgb = np.asarray(img.convert("RGB")).astype(np.float32)
@@ -104,6 +116,12 @@ class DiffusersBackend(ModelBackend):
         self._i2i: Any = None
         self._v2v: Any = None
         self._procedural = ProceduralBackend()
+        self._multiple: int | None = None
+        self._lender: DiffusersBackend | None = None  # whose loaded pipeline this one uses
+
+    def borrow(self, other: ModelBackend) -> None:
+        if isinstance(other, DiffusersBackend):
+            self._lender = other
 
     # --- loading -----------------------------------------------------------------------
     def _count(self, *_: Any) -> None:
@@ -124,6 +142,9 @@ class DiffusersBackend(ModelBackend):
 
     @property
     def pipe(self) -> Any:
+        if self._t2i is None and self._lender is not None:
+            self._t2i = self._lender.pipe  # its denoiser hook counts the lender's steps
+            self._device = self._lender.device
         if self._t2i is None:
             import time
 
@@ -181,7 +202,11 @@ class DiffusersBackend(ModelBackend):
 
     # --- sizes and steps ---------------------------------------------------------------
     def size_multiple(self) -> int:
-        return int(getattr(self.pipe, "vae_scale_factor", 8)) * 8
+        """From the VAE's config file (no torch, nothing loaded): its downscaling factor times
+        8, which every denoiser's down blocks divide again."""
+        if self._multiple is None:
+            self._multiple = vae_scale_factor(self.model.id) * 8
+        return self._multiple
 
     def paint_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return self.gen_size(size)

@@ -441,6 +441,7 @@ _PRESET_KEYS = (
     "animatic_scale",
     "harmonize",
     "storyboard_steps",
+    "previews",
 )
 X264_PRESETS = (
     "ultrafast",
@@ -492,6 +493,7 @@ def load_preset(name: str) -> Preset:
         animatic_scale=c.number(t, "animatic_scale", "", 0.05, 1.0, default=0.25),
         harmonize=c.boolean(t, "harmonize", "", default=False),
         storyboard_steps=c.number(t, "storyboard_steps", "", 0, 100, default=0, integer=True),
+        previews=c.boolean(t, "previews", "", default=False),
     )
     if c.problems:
         raise SpecError(path, c.problems)

@@ -170,6 +170,7 @@ class Preset:
     animatic_scale: float = 0.25
     harmonize: bool = False
     storyboard_steps: int = 0  # >0: diffusers paints storyboard stills with this many steps
+    previews: bool = False  # render also makes the storyboard and the animatic
 
 
 def _plain(v: Any) -> Any:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shotcraft.backends import BackendPool
 from shotcraft.errors import MissingInput, SpecError
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import Inputs, ShotPaths, State, shot_digest
@@ -34,6 +35,8 @@ class Settings:
     model: str | None = None
     device: str = "auto"
     reporter: Reporter = field(default_factory=SilentReporter)
+    # one backend object per model for everything these settings run (see BackendPool)
+    backends: BackendPool = field(default_factory=BackendPool, compare=False)
 
     def upstream(self) -> Settings:
         """Settings for the stages a stage runs first: --force applies to the stage asked for."""

@@ -86,10 +86,10 @@ def compose(
     ]
     if missing and render_missing:
         from shotcraft.stages.common import load_context
-        from shotcraft.stages.render import render
+        from shotcraft.stages.pipeline import Pipeline
 
         for _, src in missing:
-            render(load_context(Path(str(src)), settings), settings)
+            Pipeline(load_context(Path(str(src)), settings), settings).render()
         missing = []
     if missing:
         sid, src = missing[0]

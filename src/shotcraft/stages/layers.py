@@ -53,6 +53,7 @@ class LayerPlan:
     plate_spec: dict[str, Any]
     sprite_specs: dict[str, dict[str, Any]]
     sprite_heights: dict[str, int]
+    sprite_aspects: dict[str, float]  # width over height, from the layout
 
 
 def plan_layers(
@@ -70,7 +71,8 @@ def plan_layers(
         sid: backend.sprite_spec(subjects[sid], layout.subject(sid), h)
         for sid, h in heights.items()
     }
-    return LayerPlan(psize, backend.plate_spec(shot.background, psize), specs, heights)
+    aspects = {sid: layout.subject(sid).aspect for sid in heights}
+    return LayerPlan(psize, backend.plate_spec(shot.background, psize), specs, heights, aspects)
 
 
 @dataclass(frozen=True, slots=True)
