@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shotcraft.geometry import even_size
 from shotcraft.layout.hints import SIZES, parse_place
 from shotcraft.spec.model import SHAPES, Shot, Subject, SubjectKey
 
@@ -83,9 +84,7 @@ def aspect_of(subject: Subject) -> float:
 
 
 def plate_size(shot: Shot) -> tuple[int, int]:
-    w, h = shot.size
-    e = shot.background.extent
-    return (round(w * e / 2) * 2, round(h * e / 2) * 2)
+    return even_size(shot.size, shot.background.extent, minimum=0)
 
 
 def ground_y(depth: float) -> float:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from shotcraft.backends import BackendPool
 from shotcraft.errors import MissingInput, SpecError
+from shotcraft.geometry import even_size
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import Inputs, ShotPaths, State, shot_digest
 from shotcraft.spec import Preset, Shot, load_preset, load_shot
@@ -121,8 +122,7 @@ def refine_inputs(ctx: ShotContext, pick: int) -> Inputs:
 
 
 def render_size(shot: Shot, preset: Preset) -> tuple[int, int]:
-    w, h = shot.size
-    return (max(16, round(w * preset.scale / 2) * 2), max(16, round(h * preset.scale / 2) * 2))
+    return even_size(shot.size, preset.scale, minimum=16)
 
 
 def _missing_since_sketch(shot_file: Path, error: SpecError, settings: Settings) -> None:

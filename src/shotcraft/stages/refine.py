@@ -12,14 +12,16 @@ from PIL import Image
 
 from shotcraft.backends.procedural import ProceduralBackend, subject_color
 from shotcraft.draw.compositor import Compositor
-from shotcraft.draw.storyboard import animatic_frame
+from shotcraft.draw.storyboard import Animatic
 from shotcraft.fsutil import atomic_path, write_json
+from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout
-from shotcraft.media.encode import EncoderSettings, VideoWriter
+from shotcraft.media.encode import EncoderSettings
 from shotcraft.motion.io import motion_to_json
 from shotcraft.motion.sample import frame_state
 from shotcraft.motion.track import MotionTrack
 from shotcraft.stages.common import Settings, ShotContext
+from shotcraft.stages.frames import encode
 from shotcraft.stages.layers import sprite_heights
 
 
@@ -28,13 +30,12 @@ def layout_path(ctx: ShotContext, pick: int) -> Path:
 
 
 def write_motion(ctx: ShotContext, motion: MotionTrack) -> Path:
-    write_json(ctx.paths.motion, motion_to_json(motion))
+    write_json(ctx.paths.motion, motion_to_json(motion), compact=True)
     return ctx.paths.motion
 
 
 def _small_size(ctx: ShotContext, scale: float) -> tuple[int, int]:
-    w, h = ctx.shot.size
-    return (max(16, round(w * scale / 2) * 2), max(16, round(h * scale / 2) * 2))
+    return even_size(ctx.shot.size, scale, minimum=16)
 
 
 def write_animatic(
@@ -43,19 +44,15 @@ def write_animatic(
     """animatic.mp4: every frame at animatic_scale, subjects as stand-ins (seconds)."""
     aspects = {s.id: s.aspect for s in layout.subjects}
     size = _small_size(ctx, ctx.preset.animatic_scale)
-    pw = round(size[0] * ctx.shot.background.extent / 2) * 2
-    ph = round(size[1] * ctx.shot.background.extent / 2) * 2
-    plate = ProceduralBackend().plate(ctx.shot.background, (pw, ph))
-    comp = Compositor(plate, size, {})
+    plate = ProceduralBackend().plate(
+        ctx.shot.background, even_size(size, ctx.shot.background.extent, minimum=0)
+    )
     colors = {s.id: subject_color(s) for s in ctx.shot.subjects}  # as the sprites are drawn
+    animatic = Animatic(plate, size, motion, aspects, colors)
     enc = EncoderSettings(crf=30, preset="ultrafast", gop=ctx.shot.fps)
-    with (
-        settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance,
-        VideoWriter(ctx.paths.animatic, size, ctx.shot.fps, enc) as writer,
-    ):
-        for i in range(motion.frames):
-            writer.write(animatic_frame(comp, motion, i, aspects, colors))
-            advance(1)
+    with settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance:
+        frames = (animatic.frame(i) for i in range(motion.frames))
+        encode(frames, ctx.paths.animatic, size, ctx.shot.fps, enc, advance)
     return ctx.paths.animatic
 
 
