@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from shotcraft.geometry import even_size
-from shotcraft.layout.hints import SIZES, parse_place
 from shotcraft.spec.model import SHAPES, Shot, Subject, SubjectKey
+from shotcraft.spec.place import SIZES
 
 SHAPE_ASPECT = {
     "circle": 1.0,
@@ -103,7 +103,7 @@ def plan(shot: Shot, variant: int = 0) -> Layout:
 
     drafts = []
     for subject in shot.subjects:
-        hint, _ = parse_place(subject.place)
+        hint = subject.hint
         aspect = aspect_of(subject)
         if subject.height is not None:
             height = subject.height
