@@ -27,15 +27,15 @@ SUBJECTS = {
     for shape in ("circle", "box", "capsule", "star")
 }
 
-# DRAW_VERSION -> case -> sha256 of the RGBA pixels (first 16 hex digits)
+# DRAW_VERSION -> case -> sha256 of the premultiplied RGBA pixels (first 16 hex digits)
 GOLDEN: dict[int, dict[str, str]] = {
     3: {
-        "plate:landscape": "724c963b5be4abb7",
-        "plate:ridges-5": "3fd6c3cfb7b0a61f",
-        "sprite:circle": "1cca3f212e14ab6d",
-        "sprite:box": "9f95007983ecb483",
-        "sprite:capsule": "dc8696213022abd3",
-        "sprite:star": "2384b0618e7da6fd",
+        "plate:landscape": "696d58a97b646b47",
+        "plate:ridges-5": "0ec11b9252b4273e",
+        "sprite:circle": "271cdc7477e57d80",
+        "sprite:box": "f4f523efe3c88348",
+        "sprite:capsule": "32691ffadf3e1072",
+        "sprite:star": "66c9c98d1c2c042f",
     },
 }
 
@@ -49,7 +49,8 @@ def _cases() -> dict[str, str]:
     out = {}
     for name, bg in BACKGROUNDS.items():
         plate = backend.plate(bg, (320, 180))
-        layers = [np.asarray(layer.image.convert("RGBA")) for layer in plate.layers]
+        # premultiplied: what is drawn (colour under zero alpha is never seen)
+        layers = [np.asarray(layer.image.convert("RGBA").convert("RGBa")) for layer in plate.layers]
         out[f"plate:{name}"] = _digest(np.concatenate([a.reshape(-1) for a in layers]))
     for shape, subject in SUBJECTS.items():
         sl = SubjectLayout(
@@ -64,7 +65,8 @@ def _cases() -> dict[str, str]:
             placed_by="keys",
             keys=(KeyPosition(0.0, 0.5, 0.8),),
         )
-        out[f"sprite:{shape}"] = _digest(np.asarray(backend.sprite(subject, sl, 96)))
+        sprite = backend.sprite(subject, sl, 96).convert("RGBA").convert("RGBa")
+        out[f"sprite:{shape}"] = _digest(np.asarray(sprite))
     return out
 
 
