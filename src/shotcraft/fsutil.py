@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,20 +21,77 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
+# Temporary names carry the writer's pid (`.clip.mp4.1234-x8f2k.part`), so that the next run
+# can tell the leftovers of a killed run (their pid is gone) from a live writer's files.
+_TEMP_RE = re.compile(r"^\..+\.(\d+)-[a-z0-9_]{8}\..*part.*$")
+
+
+@contextlib.contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """OSErrors that mean "this place cannot take the write" become CannotWrite naming `path`
+    (the final name, not the hidden temporary one)."""
+    from shotcraft.errors import CannotWrite, is_write_fault, os_cause
+
+    try:
+        yield
+    except OSError as e:
+        if is_write_fault(e):
+            raise CannotWrite(path, os_cause(e)) from None
+        raise
+
+
 def temp_beside(path: Path, suffix: str | None = None) -> Path:
     """A new empty temporary file in the folder of `path` (same filesystem: replace is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix or path.suffix + ".part", dir=path.parent
-    )
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}-",
+            suffix=suffix or path.suffix + ".part",
+            dir=path.parent,
+        )
     os.close(fd)
     return Path(tmp)
 
 
 def publish(tmp: Path, path: Path) -> None:
     """Move a finished temporary file to its final name, with the usual file mode."""
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
-    os.replace(tmp, path)
+    with writing(path):
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600
+        os.replace(tmp, path)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_orphans(folder: Path, recursive: bool = True) -> list[Path]:
+    """Remove the temporary files killed runs left in `folder`: only those whose writer's
+    process is gone, so a run going on beside this one keeps its files."""
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_RE.match(p.name)
+        if m and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+        elif recursive and p.is_dir() and not p.is_symlink():
+            removed += remove_orphans(p, recursive=True)
+    return removed
 
 
 @contextlib.contextmanager
@@ -44,10 +102,10 @@ def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
     name never holds half a file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(path, suffix)
     try:
-        yield tmp
+        with writing(path):
+            yield tmp
         publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +51,17 @@ app = typer.Typer(
 app.add_typer(cache_cmd.app, name="cache")
 
 
+def budget_seconds(value: str | float) -> float:
+    """--budget: a finite number of seconds (nan and inf would silently disable the check)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise typer.BadParameter(f"must be a finite number of seconds >= 0, got '{value}'")
+    return seconds
+
+
 def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> Any:
     from shotcraft.stages.common import Settings
 
@@ -57,10 +71,13 @@ def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> A
 def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
     from shotcraft.stages.common import load_context
 
+    from shotcraft.project import shot_lock
+
     results = []
     for shot_file in shots:
         ctx = load_context(shot_file, settings)
-        result = step(ctx)
+        with shot_lock(ctx.paths):  # a second run of this shot waits, then finds it done
+            result = step(ctx)
         results.append(result.to_json())
         if result.ran:
             outs = ", ".join(result.outputs)
@@ -120,6 +137,7 @@ def refine(
             "--pick",
             "-k",
             min=0,
+            max=32,  # sketch makes at most 32 variants
             help="Commit to variant K from `sketch --variants` (0 = the base layout); "
             "remembered for later stages.",
         ),
@@ -154,7 +172,7 @@ def render(
         float | None,
         typer.Option(
             "--budget",
-            min=0.0,
+            parser=budget_seconds,
             help="Refuse (exit 6) before any work if the estimate is over this many seconds.",
         ),
     ] = None,
@@ -343,4 +361,28 @@ def _main(
 
 
 def main() -> None:
-    app()
+    import sys
+
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code
+    else:  # pragma: no cover - Typer always exits
+        code = 0
+    # What the command printed may still sit in stdout's buffer; flushed at exit, a full disk
+    # (stdout on /dev/full) would be a traceback after the command had already "succeeded".
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        from shotcraft.errors import CannotWrite, is_write_fault
+
+        if isinstance(e, BrokenPipeError) or not is_write_fault(e):
+            code = code or 1
+        else:
+            error = CannotWrite.from_os(e, "standard output")
+            print(f"error: {error}", file=sys.stderr)
+            code = CannotWrite.exit_code
+        # the interpreter's own flush at exit would fail the same way: drop the buffer
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
