@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -134,10 +135,10 @@ def read_artifact(path: Path, schema: str, stage: str) -> dict[str, Any]:
     from shotcraft.errors import MissingInput
 
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise MissingInput(f"{path}: not found; run `shotcraft {stage}` first") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:
         raise MissingInput(
             f"{path}: not valid JSON ({e}); run `shotcraft {stage} --force`"
         ) from None
@@ -147,6 +148,37 @@ def read_artifact(path: Path, schema: str, stage: str) -> dict[str, Any]:
             f"{path}: schema {found!r} is not {schema}; run `shotcraft {stage} --force`"
         )
     return data
+
+
+@contextlib.contextmanager
+def artifact_fields(path: Path, stage: str) -> Iterator[None]:
+    """Reading an artifact's fields: a missing key or a value of the wrong type means it was
+    damaged (or cut short) after it was written; MissingInput names the command that remakes
+    it."""
+    from shotcraft.errors import MissingInput
+
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else str(e) or type(e).__name__
+        raise MissingInput(
+            f"{path}: damaged ({what}); run `shotcraft {stage} --force` to make it again"
+        ) from None
+
+
+def finite(v: Any) -> float:
+    """A number read back from an artifact: a finite float, or ValueError/TypeError."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{v!r} is not a finite number")
+    return float(v)
+
+
+def pair(v: Any, kind: Any = float) -> Any:
+    """A two-element list read back from an artifact, as a tuple of `kind`."""
+    if not isinstance(v, list) or len(v) != 2:
+        raise ValueError(f"{v!r} is not a pair")
+    a, b = finite(v[0]), finite(v[1])
+    return (kind(a), kind(b))
 
 
 def file_digest(path: Any, chunk: int = 1 << 20) -> str:

@@ -41,7 +41,8 @@ app = typer.Typer(
         "skips itself when its inputs are unchanged, and runs the stages before it when "
         "they are stale.\n\n"
         "Exit codes: 0 ok, 2 usage, 3 invalid shot or reel file, 4 backend unavailable, "
-        "5 render failed, 6 over budget, 7 an input is missing, 130 interrupted."
+        "5 render failed, 6 over budget, 7 an input is missing, 8 cannot write (a full disk, "
+        "a read-only or unwritable folder), 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
