@@ -176,13 +176,22 @@ def _state_problem(data: Any) -> str | None:
 def shot_lock(paths: ShotPaths) -> Iterator[None]:
     """One run at a time per shot in a project: a second `render` of the same shot waits here,
     then finds the first one's result up to date instead of doing the work again."""
+    import tempfile
+
     from filelock import FileLock  # only when a stage runs
 
     from shotcraft.fsutil import remove_orphans, writing
 
-    with writing(paths.root):
-        paths.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(paths.root / ".lock"))
+    # The lock lives in the temp folder, named by the shot folder's real path: taking it
+    # writes nothing into the project (a stage that refuses leaves no trace there).
+    folder = Path(tempfile.gettempdir()) / "shotcraft-locks"
+    name = hashlib.sha256(str(paths.root.resolve()).encode()).hexdigest()[:32]
+    with writing(folder):
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                folder.chmod(0o1777)  # shared by every user, like /tmp itself
+        lock = FileLock(str(folder / f"{name}.lock"), mode=0o666)
         lock.acquire()
     try:
         # the shot is ours now: temp files here are leftovers of a killed run of it

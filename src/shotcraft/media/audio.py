@@ -36,7 +36,8 @@ def audio_problem(path: Path) -> str | None:
     except PermissionError:
         return "cannot be read (permission denied)"
     except (av.error.FFmpegError, OSError, ValueError) as e:
-        return f"is not an audio file PyAV can read ({e})"
+        why = getattr(e, "strerror", None) or str(e)
+        return f"is not an audio file PyAV can read ({why})"
 
 
 def load_samples(path: Path) -> np.ndarray:
