@@ -82,7 +82,8 @@ class CannotWrite(ShotcraftError):
         self.path = str(path) if path is not None else None
         self.cause = cause
         where = f"cannot write {self.path}" if self.path else "cannot write"
-        super().__init__(f"{where}: {cause}; nothing finished was replaced")
+        left = f"; {self.path} was left as it was" if self.path else ""
+        super().__init__(f"{where}: {cause}{left}")
 
     @classmethod
     def from_os(cls, e: OSError, path: Path | str | None = None) -> CannotWrite:
@@ -90,7 +91,7 @@ class CannotWrite(ShotcraftError):
 
 
 def os_cause(e: OSError) -> str:
-    """"no space left on device", "read-only file system", "permission denied"."""
+    """ "no space left on device", "read-only file system", "permission denied"."""
     text = e.strerror or (os.strerror(e.errno) if e.errno else "") or type(e).__name__
     return text.strip().rstrip(".").lower()
 

@@ -95,8 +95,7 @@ def test_preset_by_the_path_the_readme_shows(
     cli: Run, write_shot: Callable[..., Path], project: Path, tmp_path: Path
 ) -> None:
     shot = write_shot(
-        "version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\n"
-        'preset = "./presets/tiny.toml"\n',
+        'version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\npreset = "./presets/tiny.toml"\n',
         "p.toml",
     )
     (shot.parent / "presets").mkdir()
@@ -328,7 +327,9 @@ def test_a_truncated_clip_is_not_up_to_date_and_compose_names_the_fix(
     clip = project / "dot" / "clip.mp4"
     whole = clip.read_bytes()
     reel = tmp_path / "reel.toml"
-    reel.write_text(f"version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n[[clips]]\nshot = '{shot}'\n")
+    reel.write_text(
+        f"version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n[[clips]]\nshot = '{shot}'\n"
+    )
     for cut in (len(whole) // 2, len(whole) - 200):
         clip.write_bytes(whole[:cut])
         out = _user_error(cli("compose", reel), 7)

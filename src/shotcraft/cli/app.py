@@ -70,9 +70,8 @@ def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> A
 
 
 def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
-    from shotcraft.stages.common import load_context
-
     from shotcraft.project import shot_lock
+    from shotcraft.stages.common import load_context
 
     results = []
     for shot_file in shots:

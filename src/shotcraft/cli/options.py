@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+
 def folder(value: str | Path) -> Path:
     """A folder option (--project, --cache): not empty, and not a file already there."""
     text = str(value)

@@ -177,8 +177,9 @@ class VideoWriter:
         self._container.close()
 
     def _raise_error(self) -> None:
-        if is_write_fault(self._error):  # a full disk: the user's to fix, named by the path
-            raise CannotWrite(self.path, os_cause(self._error))  # type: ignore[arg-type]
+        error = self._error
+        if isinstance(error, OSError) and is_write_fault(error):  # a full disk: named by path
+            raise CannotWrite(self.path, os_cause(error))
         raise RenderFailed(f"encoding failed: {self._error}")
 
     def abort(self) -> None:

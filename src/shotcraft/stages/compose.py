@@ -189,6 +189,7 @@ def compose(
             length = min(clip.trim[1], length) - clip.trim[0]
         durations.append(length)
         parts.append(ReelPart(clip_path, clip.trim, clip.transition, encoder))
+
     def overlap(k: int) -> float:  # how much of its neighbours clip k's transition covers
         tr = parts[k].transition if 0 < k < len(parts) else None
         return tr.duration if tr is not None and tr.kind != "cut" else 0.0

@@ -16,7 +16,6 @@ from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.project import digest
 from shotcraft.spec.model import Background, TitleCard
 
-
 # Part of the key of every title clip: bump it when title drawing changes its pixels.
 TITLE_VERSION = 2
 
