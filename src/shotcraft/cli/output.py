@@ -179,7 +179,15 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 def _print_error(report: Output, e: ShotcraftError) -> None:
     for line in e.lines():
-        report.err.print(f"error: {line}", markup=False, style="red")
+        report.err.print(f"error: {printable(line)}", markup=False, style="red")
+
+
+def printable(text: str) -> str:
+    """One line stays one line: control characters from a file (a key named "\x1e", a
+    path with a newline) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _report_bug(report: Output) -> None:
