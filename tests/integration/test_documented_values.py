@@ -100,9 +100,7 @@ def _transitions() -> list[tuple[str, str]]:
     return out + [("wipe", d) for d in ("left", "right", "up", "down")]
 
 
-def test_every_transition_blends_as_documented(
-    cli: Run, tmp_path: Path, project: Path
-) -> None:
+def test_every_transition_blends_as_documented(cli: Run, tmp_path: Path, project: Path) -> None:
     from tests.integration.test_compose import _reel
 
     kinds = _transitions()
