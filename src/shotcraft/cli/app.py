@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,7 +41,8 @@ app = typer.Typer(
         "skips itself when its inputs are unchanged, and runs the stages before it when "
         "they are stale.\n\n"
         "Exit codes: 0 ok, 2 usage, 3 invalid shot or reel file, 4 backend unavailable, "
-        "5 render failed, 6 over budget, 7 an input is missing, 130 interrupted."
+        "5 render failed, 6 over budget, 7 an input is missing, 8 cannot write (a full disk, "
+        "a read-only or unwritable folder), 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -46,6 +50,17 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(cache_cmd.app, name="cache")
+
+
+def budget_seconds(value: str | float) -> float:
+    """--budget: a finite number of seconds (nan and inf would silently disable the check)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise typer.BadParameter(f"must be a finite number of seconds >= 0, got '{value}'")
+    return seconds
 
 
 def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> Any:
@@ -56,13 +71,15 @@ def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> A
 
 def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
     """Each shot in order through the stage runner: `step(pipeline)` runs the stage asked."""
+    from shotcraft.project import shot_lock
     from shotcraft.stages.common import load_context
     from shotcraft.stages.pipeline import Pipeline
 
     results = []
     for shot_file in shots:
         ctx = load_context(shot_file, settings)
-        result = step(Pipeline(ctx, settings))
+        with shot_lock(ctx.paths):  # a second run of this shot waits, then finds it done
+            result = step(Pipeline(ctx, settings))
         results.append(result.to_json())
         if result.ran:
             outs = ", ".join(result.outputs)
@@ -120,6 +137,7 @@ def refine(
             "--pick",
             "-k",
             min=0,
+            max=32,  # sketch makes at most 32 variants
             help="Commit to variant K from `sketch --variants` (0 = the base layout); "
             "remembered for later stages.",
         ),
@@ -152,7 +170,7 @@ def render(
         float | None,
         typer.Option(
             "--budget",
-            min=0.0,
+            parser=budget_seconds,
             help="Refuse (exit 6) before any work if the estimate is over this many seconds.",
         ),
     ] = None,
@@ -353,4 +371,28 @@ def _main(
 
 
 def main() -> None:
-    app()
+    import sys
+
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code
+    else:  # pragma: no cover - Typer always exits
+        code = 0
+    # What the command printed may still sit in stdout's buffer; flushed at exit, a full disk
+    # (stdout on /dev/full) would be a traceback after the command had already "succeeded".
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        from shotcraft.errors import CannotWrite, is_write_fault
+
+        if isinstance(e, BrokenPipeError) or not is_write_fault(e):
+            code = code or 1
+        else:
+            error = CannotWrite.from_os(e, "standard output")
+            print(f"error: {error}", file=sys.stderr)
+            code = CannotWrite.exit_code
+        # the interpreter's own flush at exit would fail the same way: drop the buffer
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
