@@ -21,6 +21,22 @@ from shotcraft.cli.options import (
 )
 from shotcraft.cli.output import Output, user_errors
 
+WatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        "-w",
+        help="Run again each time a shot file, one of its assets or its preset is saved "
+        "(Ctrl-C to stop).",
+    ),
+]
+OpenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--open", help="Show the result (storyboard, animatic, clip) in the system viewer."
+    ),
+]
+
 
 class Device(str, Enum):
     auto = "auto"
@@ -70,6 +86,32 @@ def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> No
     output.emit_json(results if len(results) != 1 else results[0])
 
 
+def _api() -> Any:
+    from shotcraft import api
+
+    return api
+
+
+def _watch(
+    stage: str,
+    shots: list[Path],
+    settings: Any,
+    out: Output,
+    open_: bool,
+    call: Any,
+    budget: float | None = None,
+) -> None:
+    from shotcraft.cli.watch import watch
+
+    watch(stage, shots, settings, out, call, open_viewer=open_, budget=budget)
+
+
+def _open(stage: str, shots: list[Path], settings: Any, out: Output, variants: int = 0) -> None:
+    from shotcraft.cli.watch import open_artifacts
+
+    open_artifacts(stage, shots, settings, out, variants)
+
+
 @app.command()
 @user_errors
 def sketch(
@@ -86,12 +128,16 @@ def sketch(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the layout: layout.json, storyboard.png and the render estimate (milliseconds)."""
     from shotcraft.stages.sketch import sketch as run
 
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch("sketch", shots, settings, out, open_, lambda f, s: _api().sketch(f, s, variants))
 
     def step(ctx: Any) -> Any:
         r = run(ctx, settings, variants=variants)
@@ -108,6 +154,8 @@ def sketch(
         return r
 
     _run_each(shots, settings, out, step)
+    if open_:
+        _open("sketch", shots, settings, out, variants)
 
 
 @app.command()
@@ -136,13 +184,21 @@ def refine(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the motion: motion.json (every frame's transforms) and a quarter-size animatic.mp4."""
     from shotcraft.stages.refine import refine as run
 
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch(
+            "refine", shots, settings, out, open_, lambda f, s: _api().refine(f, s, pick, controls)
+        )
     _run_each(shots, settings, out, lambda ctx: run(ctx, settings, pick=pick, controls=controls))
+    if open_:
+        _open("refine", shots, settings, out)
 
 
 @app.command()
@@ -174,6 +230,8 @@ def render(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Render the clip (clip.mp4, render.json, clip.d); runs refine and sketch first if stale."""
     from shotcraft.stages.render import render as run
@@ -182,7 +240,14 @@ def render(
     settings = _settings(
         project, cache, out, force=force, preset=preset, model=model, device=device.value
     )
+    if watch:
+        # each re-render says what it will cost first; --budget refuses it (and waits)
+        _watch(
+            "render", shots, settings, out, open_, lambda f, s: _api().render(f, s, budget), budget
+        )
     _run_each(shots, settings, out, lambda ctx: run(ctx, settings, budget=budget))
+    if open_:
+        _open("render", shots, settings, out)
 
 
 @app.command()
