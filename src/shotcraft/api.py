@@ -7,6 +7,7 @@ the one place those tools meet the stage library, so a change in how stages run 
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ShotArtifacts",
     "ShotcraftError",
+    "animatic_sheet",
     "artifacts",
+    "assets",
     "cache_stats",
     "compose",
     "estimate",
     "make_settings",
+    "reel_inputs",
     "refine",
     "render",
     "sketch",
@@ -219,15 +223,58 @@ def artifacts(shot_file: Path | str, settings: Settings) -> ShotArtifacts:
     )
 
 
+def assets(shot_file: Path | str, settings: Settings) -> list[Path]:
+    """The pictures a shot names (background and subject images), as absolute paths."""
+    from shotcraft.project import assets_of
+    from shotcraft.stages.common import load_context
+
+    return [p.resolve() for p in assets_of(load_context(Path(shot_file), settings).shot)]
+
+
 def watched_files(shot_file: Path | str, settings: Settings) -> list[Path]:
     """The files a shot's stages read: the shot file, its assets and its preset file."""
-    from shotcraft.project import assets_of
     from shotcraft.spec.load import find_preset
     from shotcraft.stages.common import load_context
 
-    ctx = load_context(Path(shot_file), settings)
-    files = [Path(shot_file), *assets_of(ctx.shot), find_preset(ctx.preset.name)]
-    return [f.resolve() for f in files]
+    preset = find_preset(load_context(Path(shot_file), settings).preset.name)
+    return [Path(shot_file).resolve(), *assets(shot_file, settings), preset.resolve()]
+
+
+def reel_inputs(reel_file: Path | str) -> list[Path]:
+    """The files a reel reads: its shot files, title-card plates and audio, as absolute paths."""
+    from shotcraft.spec import load_reel
+
+    reel = load_reel(Path(reel_file))
+    files = [c.shot for c in reel.clips if c.shot is not None]
+    files += [c.title.plate for c in reel.clips if c.title is not None and c.title.plate]
+    if reel.audio is not None:
+        files.append(reel.audio.file)
+    return [Path(f).resolve() for f in files]
+
+
+def animatic_sheet(shot_file: Path | str, settings: Settings, count: int = 8) -> bytes:
+    """A PNG of `count` animatic frames, evenly spaced, in rows of four, each numbered: the
+    motion at a glance, for a reader who cannot play a video."""
+    from PIL import Image, ImageDraw
+
+    from shotcraft.media.probe import frames, probe
+
+    path = artifacts(shot_file, settings).animatic
+    total = probe(path).frames
+    wanted = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(count)})
+    picked = [Image.fromarray(f) for i, f in enumerate(frames(path)) if i in wanted]
+    w, h = picked[0].size
+    cols, pad, head = min(4, len(picked)), 4, 14
+    rows = -(-len(picked) // cols)
+    sheet = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + head + pad) + pad), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for n, (i, im) in enumerate(zip(wanted, picked, strict=True)):
+        x, y = pad + (n % cols) * (w + pad), pad + (n // cols) * (h + head + pad)
+        draw.text((x, y), f"frame {i}", fill=(220, 220, 220))
+        sheet.paste(im, (x, y + head))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def why_stale(shot_file: Path | str, settings: Settings, stage: str) -> str | None:

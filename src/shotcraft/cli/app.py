@@ -351,6 +351,45 @@ def status(
 
 @app.command()
 @user_errors
+def mcp(
+    root: Annotated[
+        Path,
+        typer.Option(
+            "--root",
+            help="Project root: the server reads and writes only under it, and relative paths "
+            "in tool calls are relative to it.",
+            show_default=False,
+        ),
+    ],
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project folder for artifacts (default: ROOT/build).",
+            show_default=False,
+        ),
+    ] = None,
+    cache: CacheOpt = None,
+    device: Annotated[
+        Device, typer.Option("--device", help="Where the diffusers backend runs.")
+    ] = Device.auto,
+) -> None:
+    """Serve the stages as Model Context Protocol tools over stdio, for AI agents."""
+    try:
+        from shotcraft.cli.mcp_server import serve
+    except ImportError as e:
+        from shotcraft.errors import BackendUnavailable
+
+        raise BackendUnavailable(
+            f"shotcraft mcp needs the mcp extra ({e.name or 'mcp'} is missing); install it "
+            "with: pip install 'shotcraft[mcp]'"
+        ) from None
+    serve(root, project, cache, device.value)
+
+
+@app.command()
+@user_errors
 def calibrate(
     model: Annotated[
         str | None,
