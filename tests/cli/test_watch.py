@@ -168,3 +168,25 @@ def test_render_watch_says_the_cost_first_and_honours_the_budget(
         assert s.proc.wait(10) == 130
     finally:
         s.stop()
+
+
+def test_commands_that_do_not_watch_or_serve_never_import_watchfiles_or_mcp() -> None:
+    code = (
+        "import sys; from shotcraft.cli.app import app; "
+        "print(sorted(m for m in ('watchfiles', 'mcp', 'anyio') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_mcp_without_its_extra_exits_4_with_the_pip_command(
+    cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [m for m in sys.modules if m == "mcp" or m.startswith("mcp.")] or ["mcp"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import mcp... -> ImportError
+    monkeypatch.delitem(sys.modules, "shotcraft.cli.mcp_server", raising=False)
+    r = cli("mcp", "--root", tmp_path)
+    assert r.exit_code == 4  # type: ignore[attr-defined]
+    assert "pip install 'shotcraft[mcp]'" in r.output  # type: ignore[attr-defined]
+    assert "Traceback" not in r.output  # type: ignore[attr-defined]
+    assert cli("mcp", "--help").exit_code == 0  # type: ignore[attr-defined]
