@@ -149,7 +149,9 @@ class Watch:
                 summary = self.call(shot, self.settings)
             else:
                 summary = self.call(shot, self.settings)
-                if summary["ran"]:
+                if "estimate" in summary:  # sketch's own
+                    est = {"estimate": summary["estimate"]}
+                elif summary["ran"]:
                     est = api.estimate(shot, self.settings)
             line = describe(self.stage, summary, est)
             if summary["ran"] and why:
