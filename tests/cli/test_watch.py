@@ -65,6 +65,19 @@ class Session:
             self.proc.wait(5)
 
 
+def wait_opened(log: Path, path: Path, count: int) -> None:
+    """Until the stand-in viewer has been asked to show `path` `count` times (it runs on its
+    own, just after the watch prints its line)."""
+    deadline = time.monotonic() + 10
+    seen = 0
+    while time.monotonic() < deadline:
+        seen = log.read_text().split().count(str(path)) if log.exists() else 0
+        if seen >= count:
+            break
+        time.sleep(0.05)
+    assert seen == count, f"{path} shown {seen} times, not {count}"
+
+
 def save(path: Path, text: str) -> None:
     """As an editor does: a new file renamed over the old one."""
     tmp = path.with_name(f".{path.name}.swp~")
@@ -92,6 +105,7 @@ def test_watch_resketches_after_each_save_survives_a_broken_one_and_ends_on_sigi
     shot = write_shot(SIMPLE_SHOT.format(x0=0.2, x1=0.8), "dot.toml")
     project = tmp_path / "build"
     layout = project / "dot" / "layout.json"
+    board, opened = project.resolve() / "dot" / "storyboard.png", tmp_path / "opened.txt"
     s = Session(
         ["sketch", "--watch", "--open", str(shot), "--project", str(project)], tmp_path, watch_env
     )
@@ -100,6 +114,7 @@ def test_watch_resketches_after_each_save_survives_a_broken_one_and_ends_on_sigi
         assert "render estimate" in first and "(12 frames" in first
         s.wait_for("err", "watching 1 shot(s)")
         assert json.loads(layout.read_text())["subjects"][0]["keys"][1]["x"] == 0.8
+        wait_opened(opened, board, 1)
         time.sleep(0.5)  # the watcher is set up just after it says so
 
         # an edit: a new layout on disk, and the line shows the new estimate and what changed
@@ -109,6 +124,7 @@ def test_watch_resketches_after_each_save_survives_a_broken_one_and_ends_on_sigi
         assert "changed" in line and "fps" in line
         data = json.loads(layout.read_text())
         assert data["frames"] == 24 and data["subjects"][0]["keys"][1]["x"] == 0.5
+        wait_opened(opened, board, 2)
 
         # a broken save: its error, and the watch waits
         save(shot, "version = 1\n[shot\nfps = 12\n")
@@ -123,14 +139,7 @@ def test_watch_resketches_after_each_save_survives_a_broken_one_and_ends_on_sigi
         assert "(6 frames" in line
         assert json.loads(layout.read_text())["frames"] == 6
 
-        board = str(project.resolve() / "dot" / "storyboard.png")
-        opened = tmp_path / "opened.txt"
-        deadline = time.monotonic() + 5  # the viewer is started just after the line
-        while time.monotonic() < deadline:
-            if opened.exists() and opened.read_text().split().count(board) >= 3:
-                break
-            time.sleep(0.1)
-        assert opened.read_text().split().count(board) == 3  # once a run
+        wait_opened(opened, board, 3)  # once a run, none for the broken save
         s.proc.send_signal(signal.SIGINT)
         assert s.proc.wait(10) == 130
         s.wait_for("err", "interrupted")
@@ -190,3 +199,16 @@ def test_mcp_without_its_extra_exits_4_with_the_pip_command(
     assert "pip install 'shotcraft[mcp]'" in r.output  # type: ignore[attr-defined]
     assert "Traceback" not in r.output  # type: ignore[attr-defined]
     assert cli("mcp", "--help").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_open_without_watch_shows_the_artifact_once(
+    cli: Callable[..., object],
+    simple_shot: Callable[..., Path],
+    watch_env: dict[str, str],
+    project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", watch_env["PATH"])
+    assert cli("refine", "--open", simple_shot()).exit_code == 0  # type: ignore[attr-defined]
+    wait_opened(tmp_path / "opened.txt", project / "dot" / "animatic.mp4", 1)

@@ -153,6 +153,8 @@ def test_a_render_through_mcp_is_the_clip_the_cli_renders(
     from shotcraft.media.probe import frames
 
     got: dict[str, Any] = {"progress": []}
+    reel = "version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n[[clips]]\nshot = 'shots/dot.toml'\n"
+    (root / "reel.toml").write_text(reel)
 
     async def body(client: Any) -> None:
         async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -162,6 +164,10 @@ def test_a_render_through_mcp_is_the_clip_the_cli_renders(
             "render", {"shot": "shots/dot.toml", "budget": 60}, progress_callback=on_progress
         )
         got["refine"] = await client.call_tool("refine", {"shot": "shots/dot.toml"})
+        got["compose"] = await client.call_tool("compose", {"reel": "reel.toml", "output": "r.mp4"})
+        got["outside"] = await client.call_tool(
+            "compose", {"reel": "reel.toml", "output": "../r.mp4"}
+        )
         got["stats"] = await client.call_tool("cache_stats", {})
 
     serve(root, cache_dir, body)
@@ -186,5 +192,11 @@ def test_a_render_through_mcp_is_the_clip_the_cli_renders(
     refine = got["refine"]
     assert not refine.is_error
     assert [c.type for c in refine.content] == ["text", "image"]  # a sheet of animatic frames
+    composed = got["compose"]
+    assert not composed.is_error, text_of(composed)
+    assert composed.structured_content["frames"] == 12
+    assert len(list(frames(root / "r.mp4"))) == 12
+    assert got["outside"].is_error and "outside the project root" in text_of(got["outside"])
+    assert not (root.parent / "r.mp4").exists()
     kinds = {k["kind"] for k in got["stats"].structured_content["kinds"]}
     assert {"plate", "sprite"} <= kinds
