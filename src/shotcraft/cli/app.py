@@ -24,6 +24,22 @@ from shotcraft.cli.options import (
 )
 from shotcraft.cli.output import Output, user_errors
 
+WatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        "-w",
+        help="Run again each time a shot file, one of its assets or its preset is saved "
+        "(Ctrl-C to stop).",
+    ),
+]
+OpenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--open", help="Show the result (storyboard, animatic, clip) in the system viewer."
+    ),
+]
+
 
 class Device(str, Enum):
     auto = "auto"
@@ -89,6 +105,32 @@ def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> No
     output.emit_json(results if len(results) != 1 else results[0])
 
 
+def _api() -> Any:
+    from shotcraft import api
+
+    return api
+
+
+def _watch(
+    stage: str,
+    shots: list[Path],
+    settings: Any,
+    out: Output,
+    open_: bool,
+    call: Any,
+    budget: float | None = None,
+) -> None:
+    from shotcraft.cli.watch import watch
+
+    watch(stage, shots, settings, out, call, open_viewer=open_, budget=budget)
+
+
+def _open(stage: str, shots: list[Path], settings: Any, out: Output, variants: int = 0) -> None:
+    from shotcraft.cli.watch import open_artifacts
+
+    open_artifacts(stage, shots, settings, out, variants)
+
+
 @app.command()
 @user_errors
 def sketch(
@@ -105,10 +147,14 @@ def sketch(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the layout: layout.json, storyboard.png and the render estimate (milliseconds)."""
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch("sketch", shots, settings, out, open_, lambda f, s: _api().sketch(f, s, variants))
 
     def step(pipeline: Any) -> Any:
         r = pipeline.sketch(variants=variants)
@@ -125,6 +171,8 @@ def sketch(
         return r
 
     _run_each(shots, settings, out, step)
+    if open_:
+        _open("sketch", shots, settings, out, variants)
 
 
 @app.command()
@@ -154,11 +202,19 @@ def refine(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the motion: motion.json (every frame's transforms) and a quarter-size animatic.mp4."""
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch(
+            "refine", shots, settings, out, open_, lambda f, s: _api().refine(f, s, pick, controls)
+        )
     _run_each(shots, settings, out, lambda p: p.refine(pick=pick, controls=controls))
+    if open_:
+        _open("refine", shots, settings, out)
 
 
 @app.command()
@@ -198,6 +254,8 @@ def render(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Render the clip (clip.mp4, render.json, clip.d); plans the layout and motion first if
     they are stale (previews only with --previews)."""
@@ -205,7 +263,20 @@ def render(
     settings = _settings(
         project, cache, out, force=force, preset=preset, model=model, device=device.value
     )
+    if watch:
+        # each re-render says what it will cost first; --budget refuses it (and waits)
+        _watch(
+            "render",
+            shots,
+            settings,
+            out,
+            open_,
+            lambda f, s: _api().render(f, s, budget, previews),
+            budget,
+        )
     _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
+    if open_:
+        _open("render", shots, settings, out)
 
 
 @app.command()
@@ -307,6 +378,45 @@ def status(
     out.out.print(table)
     for line in reasons:
         out.out.print(line, highlight=False, markup=False)
+
+
+@app.command()
+@user_errors
+def mcp(
+    root: Annotated[
+        Path,
+        typer.Option(
+            "--root",
+            help="Project root: the server reads and writes only under it, and relative paths "
+            "in tool calls are relative to it.",
+            show_default=False,
+        ),
+    ],
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project folder for artifacts (default: ROOT/build).",
+            show_default=False,
+        ),
+    ] = None,
+    cache: CacheOpt = None,
+    device: Annotated[
+        Device, typer.Option("--device", help="Where the diffusers backend runs.")
+    ] = Device.auto,
+) -> None:
+    """Serve the stages as Model Context Protocol tools over stdio, for AI agents."""
+    try:
+        from shotcraft.cli.mcp_server import serve
+    except ImportError as e:
+        from shotcraft.errors import BackendUnavailable
+
+        raise BackendUnavailable(
+            f"shotcraft mcp needs the mcp extra ({e.name or 'mcp'} is missing); install it "
+            "with: pip install 'shotcraft[mcp]'"
+        ) from None
+    serve(root, project, cache, device.value)
 
 
 @app.command()
