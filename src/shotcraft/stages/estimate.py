@@ -13,7 +13,7 @@ from shotcraft.motion.track import compute_motion
 from shotcraft.stages.common import Settings, ShotContext, render_size
 from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import plan_layers
-from shotcraft.stages.video_pass import VIDEO_CHUNK
+from shotcraft.stages.video_pass import video_work
 
 
 def render_estimate(
@@ -41,7 +41,14 @@ def render_estimate(
         sprites_to_make=len(lp.sprite_specs) - sprites_cached,
         layers_cached=int(plate_cached) + sprites_cached,
     )
+    work = video_work(shot, motion.frames, size, backend)
+    if work is not None:
+        base = dataclasses.replace(base, denoiser_calls=base.denoiser_calls + work.denoiser_calls)
     if not isinstance(backend, ModelBackend):
+        if work is not None:  # a video model that no calibration has timed yet
+            return dataclasses.replace(
+                base, note=f"the video model's time ({work.denoiser_calls} calls) is not included"
+            )
         return base
     painter = backend
     model = backend.model
@@ -51,7 +58,9 @@ def render_estimate(
         mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
     else:
         mrates = cost.known_model_rates(cache.root, backend)
-    calls = denoiser_calls(painter, cache, lp, motion, preset.harmonize)
+    calls = denoiser_calls(painter, cache, lp, motion, preset.harmonize) + (
+        work.denoiser_calls if work is not None else 0
+    )
     if mrates is None:
         return dataclasses.replace(
             base,
@@ -73,13 +82,10 @@ def render_estimate(
         steps = painter.harmonize_steps()
         harmonize = keys * cost.denoise_seconds(mrates, steps, painter.paint_size(size), "i2i")
     video = 0.0
-    if model.motion_adapter:
-        chunks = -(-shot.frames // VIDEO_CHUNK)
-        steps = painter.harmonize_steps()
+    if work is not None and work.family == "animatediff":
         # all frames of a chunk go through the denoiser together: one evaluation a step
-        video = (
-            chunks * steps * cost.denoise_seconds(mrates, 1, painter.paint_size(size)) * VIDEO_CHUNK
-        )
+        per_frame = cost.denoise_seconds(mrates, 1, painter.paint_size(size))
+        video = work.denoiser_calls * per_frame * max(f for _, _, f in work.sizes)
     load = float(mrates.get("load_s", 0.0))  # importing torch/diffusers, loading weights
     if paint:
         load += float(mrates.get("warmup_t2i_s", 0.0))
@@ -113,11 +119,10 @@ def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
 
 
 def denoiser_calls(painter: Any, cache: Any, lp: Any, motion: Any, harmonize: bool) -> int:
-    """Denoiser evaluations a render will make: layers, harmonized key frames, video chunks."""
+    """Denoiser evaluations a render will make: layers and harmonized key frames (the video
+    pass's chunks come from `video_work`)."""
     model = painter.model
     calls = paint_steps(painter, cache, lp)
     if harmonize:
         calls += len(key_frames(motion, model.every)) * painter.harmonize_steps()
-    if model.motion_adapter:
-        calls += -(-motion.frames // VIDEO_CHUNK) * painter.harmonize_steps()
     return calls

@@ -34,7 +34,7 @@ from shotcraft.stages.estimate import paint_steps, render_estimate
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import fetch_layers, plan_layers
 from shotcraft.stages.refine import layout_path, refine
-from shotcraft.stages.video_pass import VideoPass
+from shotcraft.stages.video_pass import build_video_pass
 
 RENDER_SCHEMA = "shotcraft.render/1"
 
@@ -107,10 +107,22 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     t_frames = time.perf_counter()
     comp = Compositor(layers.plate, size, layers.sprites)
     enc = encoder_settings(ctx)
-    # temporal figures judge a model's frames; drawn frames follow the camera exactly
-    coherence = Coherence(motion, size, lp.plate_size) if shot.model is not None else None
     harmonizer = None
     painter = backend if isinstance(backend, ModelBackend) else None
+    video_pass = build_video_pass(
+        shot,
+        motion,
+        comp,
+        layers.sprites,
+        lp.plate_size,
+        settings.cache,
+        settings.device,
+        painter,
+        model_prompt(shot),
+    )
+    # temporal figures judge a model's frames; drawn frames follow the camera exactly
+    painted = shot.model is not None or video_pass is not None
+    coherence = Coherence(motion, size, lp.plate_size) if painted else None
     if preset.harmonize and painter is not None:
         prompt = model_prompt(shot)
         harmonizer = Harmonizer(
@@ -127,12 +139,9 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         )
         frames = harmonizer.frames()
     else:
-        needs_rgb = shot.model is not None and bool(shot.model.motion_adapter)  # video pass
-        draw = _drawer(comp, motion, preset.samples, preset.shutter, needs_rgb)
+        draw = _drawer(comp, motion, preset.samples, preset.shutter, video_pass is not None)
         frames = frames_in_order(draw, motion.frames, workers=min(2, os.cpu_count() or 1))
-    video_pass = None
-    if painter is not None and painter.has_video_pass:
-        video_pass = VideoPass(painter, settings.cache, model_prompt(shot), shot.seed)
+    if video_pass is not None:
         frames = video_pass.frames(frames)
     with (
         settings.reporter.task(f"{shot.id}: render", motion.frames) as advance,
@@ -173,7 +182,9 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
         },
         "cache": cache_report,
         "reused": reused,
-        "denoiser_calls": backend.denoiser_calls - calls_before,
+        "denoiser_calls": backend.denoiser_calls
+        - calls_before
+        + (video_pass.own_denoiser_calls if video_pass is not None else 0),
         "harmonize": None
         if harmonizer is None
         else {
@@ -182,12 +193,7 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
             "from_cache": harmonizer.hits,
             "repainted": harmonizer.repainted,
         },
-        "video_pass": None
-        if video_pass is None
-        else {
-            "chunks": video_pass.chunks,
-            "repainted": video_pass.repainted,
-        },
+        "video_pass": None if video_pass is None else video_pass.report(),
         **({"coherence": coherence.report()} if coherence is not None else {}),
         "encoder": enc.describe(),
     }
