@@ -68,7 +68,8 @@ id = "owl"
 shape = "circle"
 color = "#e0e020"
 height = 0.3
-keys = [ {{ t = 0.0, at = [0.8, 0.5], opacity = 0.0 }}, {{ t = {owl_in}, at = [0.8, 0.5], opacity = 0.0 }},
+keys = [ {{ t = 0.0, at = [0.8, 0.5], opacity = 0.0 }},
+         {{ t = {owl_in}, at = [0.8, 0.5], opacity = 0.0 }},
          {{ t = {owl_on}, at = [0.8, 0.5], opacity = 1.0 }},
          {{ t = {duration}, at = [{owl_x}, 0.45], ease = "linear" }} ]
 """
