@@ -31,6 +31,7 @@ from shotcraft.backends.video_base import (
 from shotcraft.cache import Cache
 from shotcraft.draw.carry import motion_between, warp
 from shotcraft.draw.compositor import Compositor
+from shotcraft.errors import BackendUnavailable
 from shotcraft.motion.sample import frame_state
 from shotcraft.motion.track import MotionTrack
 from shotcraft.spec.model import Shot
@@ -169,8 +170,8 @@ class FrameInputs:
         if self.dilate > 0:
             canvas = canvas.filter(ImageFilter.MaxFilter(2 * self.dilate + 1))
         got = np.asarray(canvas) >= 128
-        if len(self._masks) > 256:
-            self._masks.clear()
+        if len(self._masks) >= 64:  # frames are asked for in order: drop the oldest
+            del self._masks[min(self._masks)]
         self._masks[i] = got
         return got
 
@@ -498,12 +499,23 @@ class VideoWork:
 
 
 def video_work(
-    shot: Shot, frames: int, size: tuple[int, int] | None = None, painter: Any = None
+    shot: Shot,
+    frames: int,
+    size: tuple[int, int] | None = None,
+    painter: Any = None,
+    strict: bool = False,
 ) -> VideoWork | None:
-    """Chunks, denoiser calls and call sizes of the shot's video pass (None: it has none)."""
+    """Chunks, denoiser calls and call sizes of the shot's video pass (None: it has none, or
+    its model cannot be read here and `strict` is False: sketch and status still work; the
+    render says why when it builds the pass)."""
     size = size or shot.size
     if shot.video is not None:
-        fam, folder = family_of(shot.video.model, shot.video.revision)
+        try:
+            fam, folder = family_of(shot.video.model, shot.video.revision)
+        except BackendUnavailable:
+            if strict:
+                raise
+            return None
         backend: VideoModelBackend = fam(shot.video.model, shot.video.revision, folder)
         spec: Any = shot.video
     elif isinstance(painter, ModelBackend) and painter.has_video_pass:
