@@ -481,8 +481,8 @@ seed = 5
 model = "{model}"
 steps = {steps}
 guidance = 1.0
-chunk = 17
-overlap = 4
+chunk = 21
+overlap = 5
 regenerate = ["fox", "owl"]
 cache = "{cache}"
 [background]
@@ -497,8 +497,8 @@ id = "owl"
 shape = "circle"
 height = 0.3
 keys = [ {{ t = 0.0, at = [0.8, 0.5], opacity = 0.0 }},
-         {{ t = 2.6, at = [0.8, 0.5], opacity = 0.0 }},
-         {{ t = 2.8, at = [0.8, 0.5], opacity = 1.0 }},
+         {{ t = 3.25, at = [0.8, 0.5], opacity = 0.0 }},
+         {{ t = 3.3, at = [0.8, 0.5], opacity = 1.0 }},
          {{ t = 3.5, at = [{owl_x}, 0.45], ease = "linear" }} ]
 """
 

@@ -289,7 +289,8 @@ def _report(project: Path, sid: str) -> dict:
     return json.loads((project / sid / "render.json").read_text())
 
 
-FOUR_CHUNKS = 'chunk = 9\noverlap = 2\nregenerate = ["fox", "owl"]'  # 30 frames: 0, 7, 14, 21
+# 33 frames in chunks of 13 sharing 5: they start at 0, 8, 16 and 24
+FOUR_CHUNKS = 'chunk = 13\noverlap = 5\nregenerate = ["fox", "owl"]'
 
 
 def test_an_edit_late_in_the_shot_repaints_only_its_chunks(
@@ -298,17 +299,18 @@ def test_an_edit_late_in_the_shot_repaints_only_its_chunks(
     project: Path,
     video_models: dict[str, Path],
 ) -> None:
-    kw = {"duration": 1.875, "video": FOUR_CHUNKS, "owl_in": 1.3, "owl_on": 1.4}
+    # the owl comes in after frame 28, where the third chunk ends: only in the last chunk
+    kw = {"duration": 2.0625, "video": FOUR_CHUNKS, "owl_in": 1.8125, "owl_on": 1.875}
     shot = write_shot(shot_text(video_models["wan"], **kw), "long.toml")
     r = cli("render", shot)
     assert r.exit_code == 0, r.output
     first = _report(project, "long")
     vp = first["video_pass"]
     assert (vp["chunks"], vp["repainted"], vp["chunks_reused"]) == (4, 4, 0)
-    assert vp["frames_repainted"] == 36 and vp["model_frames"] == 30
+    assert vp["frames_repainted"] == 3 * 13 + 9 and vp["model_frames"] == 33
     assert first["denoiser_calls"] == 4 * 2 == first["estimate"]["denoiser_calls"]
     info = probe(project / "long" / "clip.mp4")
-    assert info.frames == 30 and info.size == (64, 64) and info.fps == 16
+    assert info.frames == 33 and info.size == (64, 64) and info.fps == 16
     # the chunks cross-fade: the seam is no worse than the frames inside a chunk
     assert vp["seam_ratio"] is not None and vp["seam_ratio"] <= 1.5, vp
 

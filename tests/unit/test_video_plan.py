@@ -40,24 +40,26 @@ def _settings(chunk: int, overlap: int, fps: float) -> object:
     )  # fmt: skip
 
 
-def test_chunks_overlap_and_cross_fade_weights_sum_to_one() -> None:
+def test_chunks_start_on_the_time_grid_and_cross_fade_weights_sum_to_one() -> None:
     rules = FrameRules(4, 16, 16, 1 << 30)
-    plan = plan_chunks(30, 16, _settings(9, 2, 16), rules)  # type: ignore[arg-type]
+    plan = plan_chunks(30, 16, _settings(9, 1, 16), rules)  # type: ignore[arg-type]
     assert [(c.start, c.length, c.padded) for c in plan.chunks] == [
         (0, 9, 9),
-        (7, 9, 9),
-        (14, 9, 9),
-        (21, 9, 9),
+        (8, 9, 9),
+        (16, 9, 9),
+        (24, 6, 9),  # the last one ends on the last frame, padded to the frame rule
     ]
-    total = np.zeros(plan.model_frames)
-    for c, ch in enumerate(plan.chunks):
-        w = plan.weights(c)
-        total[ch.start : ch.start + ch.length] += w
-        assert w.min() > 0
-    np.testing.assert_allclose(total, 1.0)
-    # 31 frames: the last chunk moves back to end on the last frame
-    plan = plan_chunks(31, 16, _settings(9, 2, 16), rules)  # type: ignore[arg-type]
-    assert [c.start for c in plan.chunks] == [0, 7, 14, 21, 22]
+    for n in (30, 31, 57):
+        plan = plan_chunks(n, 16, _settings(13, 5, 16), rules)  # type: ignore[arg-type]
+        total = np.zeros(plan.model_frames)
+        for c, ch in enumerate(plan.chunks):
+            w = plan.weights(c)
+            total[ch.start : ch.start + ch.length] += w
+            assert w.min() > 0 and ch.start % 4 == 0
+        np.testing.assert_allclose(total, 1.0)
+    # an overlap that leaves the next start off the grid grows: 9 - 2 = 7 -> a step of 4
+    plan = plan_chunks(17, 16, _settings(9, 2, 16), rules)  # type: ignore[arg-type]
+    assert [c.start for c in plan.chunks] == [0, 4, 8]
     # a short shot is one chunk padded up to the frame rule
     plan = plan_chunks(7, 16, _settings(81, 8, 16), rules)  # type: ignore[arg-type]
     assert [(c.length, c.padded) for c in plan.chunks] == [(7, 9)]

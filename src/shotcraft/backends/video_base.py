@@ -107,6 +107,7 @@ class ChunkJob:
     negative: str
     seed: int
     fps: float
+    start: int = 0  # the chunk's first frame on the model's timeline (for aligned noise)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -305,8 +306,12 @@ class VideoModelBackend(ABC):
                 ) from None
             pipe.set_progress_bar_config(disable=True)
             self.placement = place(pipe, self.device, settings.offload)
-            self._count_on(pipe.transformer)
-            apply_step_cache(pipe.transformer, settings)
+            # Wan 2.2's two experts: the second paints the low-noise steps
+            for name in ("transformer", "transformer_2"):
+                denoiser = getattr(pipe, name, None)
+                if denoiser is not None:
+                    self._count_on(denoiser)
+                    apply_step_cache(denoiser, settings)
             self._pipe = pipe
             self.load_seconds += time.perf_counter() - t0
         return self._pipe
@@ -360,6 +365,16 @@ class VideoModelBackend(ABC):
     @abstractmethod
     def call(self, pipe: Any, job: ChunkJob, settings: VideoSettings, generator: Any) -> Any:
         """The pipeline call for one chunk (output_type "np")."""
+
+
+def frame_noise(seed: int, frame: int, shape: tuple[int, ...]) -> Any:
+    """The starting noise of one latent frame, by its frame on the shot's model timeline:
+    two overlapping chunks start the frames they share from the same noise, so their
+    cross-fade joins two paintings that mostly agree."""
+    import torch
+
+    g = torch.Generator(device="cpu").manual_seed((seed * 1_000_003 + frame) % 2**63)
+    return torch.randn(shape, generator=g, dtype=torch.float32)
 
 
 # ------------------------------------------------------------------------ memory and caches

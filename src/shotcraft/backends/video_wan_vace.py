@@ -13,6 +13,7 @@ from shotcraft.backends.video_base import (
     FrameRules,
     VideoModelBackend,
     VideoSettings,
+    frame_noise,
     read_json,
 )
 
@@ -67,12 +68,14 @@ class WanVACEBackend(VideoModelBackend):
             masks = [Image.new("L", (w, h), 255)] * n
         else:
             masks = [Image.fromarray(m.astype("uint8") * 255, "L") for m in job.masks]
+        refs = list(job.references[:MAX_REFERENCES])
         return pipe(
+            latents=self.latents(pipe, job, len(refs)),
             prompt=job.prompt or "a film",
             negative_prompt=job.negative or None,
             video=[Image.fromarray(f) for f in job.control],
             mask=masks,
-            reference_images=list(job.references[:MAX_REFERENCES]) or None,
+            reference_images=refs or None,
             conditioning_scale=settings.control_scale,
             height=h,
             width=w,
@@ -82,3 +85,16 @@ class WanVACEBackend(VideoModelBackend):
             generator=generator,
             output_type="np",
         )
+
+    def latents(self, pipe: Any, job: ChunkJob, references: int) -> Any:
+        """Starting noise aligned to the shot: latent frame l of a chunk starting at frame s
+        stands for frame s + l * factor; the reference frames VACE prepends get their own."""
+        import torch
+
+        tc = int(pipe.vae_scale_factor_temporal)
+        sc = int(pipe.vae_scale_factor_spatial)
+        w, h = job.size
+        shape = (int(pipe.transformer.config.in_channels), h // sc, w // sc)
+        frames = (len(job.frames) - 1) // tc + 1
+        ids = [-1 - r for r in range(references)] + [job.start + k * tc for k in range(frames)]
+        return torch.stack([frame_noise(job.seed, i, shape) for i in ids], dim=1)[None]

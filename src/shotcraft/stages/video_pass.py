@@ -97,23 +97,23 @@ class ChunkPlan:
 def plan_chunks(
     shot_frames: int, shot_fps: float, settings: VideoSettings, rules: FrameRules
 ) -> ChunkPlan:
-    """Chunks of `settings.chunk` model frames that share `settings.overlap` frames; the last
-    one is moved back to end on the last frame (so every chunk is full and cached alike)."""
+    """Chunks of `settings.chunk` model frames that share at least `settings.overlap`
+    frames, starting on the frame rule's grid; the last one ends on the last frame."""
     work_fps = float(settings.fps)
     if work_fps == shot_fps:
         m = shot_frames
     else:
         m = math.ceil((shot_frames - 1) * work_fps / shot_fps - 1e-9) + 1
-    n, ov = settings.chunk, settings.overlap
-    chunks: tuple[Chunk, ...]
-    if m <= n:
-        chunks = (Chunk(0, m, rules.frames_for(m)),)
-    else:
-        step = max(1, n - ov)
-        starts = list(range(0, m - n, step))
-        if not starts or starts[-1] != m - n:
-            starts.append(m - n)
-        chunks = tuple(Chunk(s, n, n) for s in starts)
+    n, ov, f = settings.chunk, settings.overlap, max(1, rules.frame_factor)
+    # chunks start on the VAE's time grid (the overlap grows to fit), so the latent frames
+    # of two chunks stand for the same frames and can share their noise
+    step = max(f, (n - ov) // f * f)
+    starts = [0]
+    while starts[-1] + n < m:
+        starts.append(starts[-1] + step)
+    chunks = tuple(
+        Chunk(s, min(n, m - s), rules.frames_for(min(n, m - s))) for s in starts
+    )  # the last one may be shorter: padded to the frame rule
     return ChunkPlan(shot_frames, float(shot_fps), work_fps, m, chunks)
 
 
@@ -211,8 +211,10 @@ class FrameInputs:
 
 # ---------------------------------------------------------------------------- the seam
 class SeamMeter:
-    """Motion-compensated frame differences (as `Coherence` measures warping error), split
-    into pairs that cross a chunk hand-over and pairs inside one chunk."""
+    """How much what the model painted changes from frame to frame, across chunk hand-overs
+    against inside chunks. It follows the residual (output minus composite), moved along the
+    camera as `Coherence` moves frames, so that the scene's own changes (a subject fading in
+    at a hand-over) do not count as a seam."""
 
     SCALE = 4
 
@@ -229,8 +231,8 @@ class SeamMeter:
         img = Image.fromarray(frame).resize(small, Image.Resampling.BOX)
         return np.asarray(img, dtype=np.float32)
 
-    def add(self, i: int, frame: np.ndarray) -> None:
-        cur = self._small(frame)
+    def add(self, i: int, frame: np.ndarray, composite: np.ndarray) -> None:
+        cur = self._small(frame) - self._small(composite)
         if i > 0 and self.prev is not None:
             k = self.SCALE
             m = motion_between(self.motion, i - 1, i, self.size, self.plate)
@@ -326,6 +328,7 @@ class VideoPass:
             negative=st.negative,
             seed=self.seed,
             fps=plan.work_fps,
+            start=ch.start,
         )
 
     def job_spec(self, ch: Chunk, job: ChunkJob) -> dict[str, Any]:
@@ -344,6 +347,8 @@ class VideoPass:
             "references": [_digest([np.asarray(r)]) for r in job.references],
             "key_frames": list(job.key_frames),
             "seed": job.seed,
+            "start": job.start,  # Wan's noise follows the chunk's place in the shot
+            "noise": "aligned/1",
         }
 
     def _run(self, ch: Chunk, comps: dict[int, np.ndarray]) -> list[np.ndarray]:
@@ -399,7 +404,7 @@ class VideoPass:
             while emit < plan.shot_frames and (last or math.ceil(plan.time(emit)) < final):
                 need(emit)
                 frame = self._emit(emit, done, comps[emit])
-                self.seams.add(emit, frame)
+                self.seams.add(emit, frame, comps[emit])
                 yield frame
                 emit += 1
                 keep_from = min(emit, plan.source(final)) if not last else emit
