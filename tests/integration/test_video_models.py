@@ -142,13 +142,16 @@ class Spy:
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
         self.calls: list[dict[str, Any]] = []
+        self.results: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pipe, name)
 
     def __call__(self, **kwargs: Any) -> Any:
         self.calls.append(kwargs)
-        return self.pipe(**kwargs)
+        out = self.pipe(**kwargs)
+        self.results.append(out)
+        return out
 
 
 @contextmanager
@@ -227,6 +230,25 @@ def test_vace_depth_feed_and_all_references(
     np.testing.assert_array_equal(depth[..., 0] > 0, shapes)
     assert all(np.asarray(m).min() == 255 for m in call["mask"])  # paint everywhere
     assert len(call["reference_images"]) == 3  # plate, fox, owl (visible by the end)
+
+
+def test_vace_can_keep_the_frames_a_chunk_shares_with_the_last_one(
+    video_models: dict[str, Path], scene: Callable[..., Scene]
+) -> None:
+    sc = scene(shot_text(video_models["wan"], video='chunk = 9\noverlap = 1\njoin = "condition"'))
+    vp = sc.video_pass()
+    assert [(c.start, c.length) for c in vp.plan.chunks] == [(0, 9), (8, 9)]
+    with spying(vp) as spy:
+        out = list(vp.frames(iter(sc.composites)))
+    first, second = spy.calls
+    assert all(np.asarray(m).min() == 255 for m in first["mask"])
+    # frame 8 is painted by the first chunk, then given to the second as it was, to keep
+    painted = (np.clip(spy.results[0].frames[0][8], 0, 1) * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(second["video"][0]), painted)
+    assert np.asarray(second["mask"][0]).max() == 0
+    assert all(np.asarray(m).min() == 255 for m in second["mask"][1:])
+    np.testing.assert_array_equal(np.asarray(second["video"][1]), sc.composites[9])
+    assert len(out) == 17 and vp.report()["join"] == "condition"
 
 
 def test_ltx_gets_key_frames_at_their_indices(

@@ -36,7 +36,7 @@ def _settings(chunk: int, overlap: int, fps: float) -> object:
 
     return VideoSettings(
         "wan-vace", "m", "m", None, "", "", "composite", (), 4, 2, 1.0, 1.0, 1.0, 4, 1.0,
-        chunk, overlap, fps, "none", None, "auto",
+        chunk, overlap, "crossfade", fps, "none", None, "auto",
     )  # fmt: skip
 
 

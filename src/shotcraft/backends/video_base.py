@@ -80,6 +80,7 @@ class VideoSettings:
     key_strength: float
     chunk: int  # model frames per chunk, already on the frame rule
     overlap: int
+    join: str  # crossfade | condition
     fps: float  # the rate the model works at
     cache: str
     cache_threshold: float | None
@@ -238,6 +239,7 @@ class VideoModelBackend(ABC):
             key_strength=s.key_strength,
             chunk=chunk,
             overlap=overlap,
+            join=s.join or str(d.get("join", "crossfade")),
             fps=fps,
             cache=s.cache,
             cache_threshold=s.cache_threshold,

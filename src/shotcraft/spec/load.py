@@ -189,7 +189,7 @@ _VIDEO_KEYS = tuple(f.name for f in dataclasses.fields(VideoSpec))
 
 def _video(c: Checker, raw: Any, subjects: tuple[Subject, ...]) -> VideoSpec | None:
     """`[video]`: the video model and what shotcraft feeds it."""
-    from shotcraft.spec.model import OFFLOADS, STEP_CACHES, VIDEO_FEEDS
+    from shotcraft.spec.model import JOINS, OFFLOADS, STEP_CACHES, VIDEO_FEEDS
 
     t = c.table(raw, "video", _VIDEO_KEYS)
     if t is None:
@@ -227,6 +227,7 @@ def _video(c: Checker, raw: Any, subjects: tuple[Subject, ...]) -> VideoSpec | N
         key_strength=c.number(t, "key_strength", "video", 0.0, 1.0, default=1.0),
         chunk=c.number(t, "chunk", "video", 1, 1000, default=None, integer=True),
         overlap=c.number(t, "overlap", "video", 0, 500, default=None, integer=True),
+        join=c.choice(t, "join", "video", JOINS, default=None),
         fps=c.number(t, "fps", "video", 1, MAX_FPS, default=None, integer=True),
         cache=c.choice(t, "cache", "video", STEP_CACHES, default="none"),
         cache_threshold=c.number(t, "cache_threshold", "video", 0.0, 100.0, default=None),

@@ -20,6 +20,7 @@ TRANSITIONS = ("cut", "crossfade", "dip", "wipe")
 VIDEO_FEEDS = ("composite", "depth")
 STEP_CACHES = ("none", "first-block", "taylorseer")
 OFFLOADS = ("auto", "none", "model", "sequential")
+JOINS = ("crossfade", "condition")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class VideoSpec:
     key_strength: float = 1.0  # LTX: how firmly a key frame holds
     chunk: int | None = None  # model frames per chunk (rounded up to the model's frame rule)
     overlap: int | None = None  # model frames two chunks share and cross-fade over
+    join: str | None = None  # crossfade | condition (VACE: the overlap kept from the last chunk)
     fps: int | None = None  # the rate the model works at; None = its native rate
     cache: str = "none"  # diffusers step cache: none | first-block | taylorseer
     cache_threshold: float | None = None  # first-block: residual threshold; taylorseer: interval

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -280,6 +281,7 @@ class VideoPass:
         self.reused = 0
         self.repainted = 0
         self.frames_repainted = 0  # model frames painted (not read from the cache)
+        self.paint_seconds = 0.0  # in the model's calls, loading excluded
         self._calls0 = backend.denoiser_calls
         self._forwards0 = backend.forwards
 
@@ -294,7 +296,9 @@ class VideoPass:
         return 0 if getattr(self.backend, "shares_counter", False) else self.denoiser_calls
 
     # --- one chunk --------------------------------------------------------------------
-    def job(self, ch: Chunk, comps: dict[int, np.ndarray]) -> ChunkJob:
+    def job(
+        self, ch: Chunk, comps: dict[int, np.ndarray], previous: tuple[Chunk, list] | None = None
+    ) -> ChunkJob:
         plan, st, uses = self.plan, self.settings, self.backend.uses
         idx = [plan.source(j) for j in range(ch.start, ch.start + ch.length)]
         idx += [idx[-1]] * (ch.padded - ch.length)  # pad with the last frame
@@ -309,6 +313,17 @@ class VideoPass:
                 _resize(self.inputs.mask(i).astype(np.uint8) * 255, self.work, nearest) >= 128
                 for i in idx
             )
+        if previous is not None and st.join == "condition" and "masks" in uses:
+            # the frames shared with the last chunk are given as they were painted, and kept
+            prev, painted = previous
+            shared = max(0, prev.start + prev.length - ch.start)
+            keep = np.zeros(self.work[::-1], dtype=bool)
+            control = tuple(
+                painted[ch.start - prev.start + k] if k < shared else f
+                for k, f in enumerate(control)
+            )
+            paint = masks or tuple(np.ones(self.work[::-1], dtype=bool) for _ in frames)
+            masks = tuple(keep if k < shared else m for k, m in enumerate(paint))
         refs: tuple[Image.Image, ...] = ()
         if "references" in uses:
             shown = self.inputs.visible(idx)
@@ -351,14 +366,19 @@ class VideoPass:
             "noise": "aligned/1",
         }
 
-    def _run(self, ch: Chunk, comps: dict[int, np.ndarray]) -> list[np.ndarray]:
-        job = self.job(ch, comps)
+    def _run(
+        self, ch: Chunk, comps: dict[int, np.ndarray], previous: tuple[Chunk, list] | None
+    ) -> list[np.ndarray]:
+        job = self.job(ch, comps, previous)
         spec = self.job_spec(ch, job)
 
         def make() -> bytes:
             self.repainted += 1
             self.frames_repainted += ch.length
+            load0, t0 = self.backend.load_seconds, time.perf_counter()
             out = self.backend.run(job, self.settings)[: ch.length]
+            loading = self.backend.load_seconds - load0
+            self.paint_seconds += time.perf_counter() - t0 - loading
             return to_png(Image.fromarray(np.concatenate(out, axis=0)))  # frames stacked
 
         got = self.cache.get_or_make(spec, make, f"{self.backend.family} {self.backend.version}")
@@ -379,6 +399,7 @@ class VideoPass:
         acc: dict[int, tuple[np.ndarray, float]] = {}
         done: dict[int, np.ndarray] = {}
         emit = 0
+        previous: tuple[Chunk, list] | None = None
 
         def need(i: int) -> None:
             nonlocal pulled
@@ -391,7 +412,8 @@ class VideoPass:
 
         for c, ch in enumerate(plan.chunks):
             need(max(plan.source(j) for j in range(ch.start, ch.start + ch.length)))
-            out = self._run(ch, comps)
+            out = self._run(ch, comps, previous)
+            previous = (ch, out)
             for k, (f, w) in enumerate(zip(out, plan.weights(c), strict=True)):
                 j = ch.start + k
                 s, tw = acc.get(j, (np.zeros(f.shape, np.float32), 0.0))
@@ -440,8 +462,11 @@ class VideoPass:
             "frames_repainted": self.frames_repainted,
             "chunk_frames": self.settings.chunk,
             "overlap": self.settings.overlap,
+            "join": self.settings.join,
             "denoiser_calls": self.denoiser_calls,
             "denoiser_forwards": self.backend.forwards - self._forwards0,
+            "paint_seconds": round(self.paint_seconds, 3),
+            "load_seconds": round(self.backend.load_seconds, 3),
             "step_cache": self.settings.cache,
             "placement": self.backend.placement,
             **self.seams.report(),
