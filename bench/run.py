@@ -485,6 +485,88 @@ def bench_diffusers(results: dict[str, Any]) -> None:
     results["diffusers"] = out
 
 
+VIDEO_SHOT = """\
+version = 1
+[shot]
+duration = 3.5
+fps = 16
+size = [64, 64]
+seed = 5
+[video]
+model = "{model}"
+steps = {steps}
+guidance = 1.0
+chunk = 21
+overlap = 5
+regenerate = ["fox", "owl"]
+cache = "{cache}"
+[background]
+colors = ["#203040", "#608090"]
+[[subjects]]
+id = "fox"
+shape = "box"
+height = 0.3
+keys = [ {{ t = 0.0, at = [0.12, 0.9] }}, {{ t = 3.5, at = [0.4, 0.9], ease = "linear" }} ]
+[[subjects]]
+id = "owl"
+shape = "circle"
+height = 0.3
+keys = [ {{ t = 0.0, at = [0.8, 0.5], opacity = 0.0 }},
+         {{ t = 3.25, at = [0.8, 0.5], opacity = 0.0 }},
+         {{ t = 3.3, at = [0.8, 0.5], opacity = 1.0 }},
+         {{ t = 3.5, at = [{owl_x}, 0.45], ease = "linear" }} ]
+"""
+
+
+def bench_video(results: dict[str, Any]) -> None:
+    """A 4-chunk Wan VACE shot (tiny random model): denoiser calls of an edit to one subject
+    late in the shot against regenerating the whole shot; a step cache on against off."""
+    sys.path.insert(0, str(HERE.parent))
+    try:
+        from tests.tiny_video_models import build_tiny_wan_vace
+    except ImportError:
+        results["video"] = {"skipped": "the diffusion extra is not installed"}
+        return
+    model = build_tiny_wan_vace(WORK / "video-models")
+    env = {"HF_HUB_OFFLINE": "1"}
+
+    def render(name: str, steps: int, cache: str, owl_x: float, fresh: bool) -> dict[str, Any]:
+        shot = WORK / "shots" / f"{name}.toml"
+        shot.write_text(VIDEO_SHOT.format(model=model, steps=steps, cache=cache, owl_x=owl_x))
+        project, store = WORK / f"p-{name}", WORK / f"cache-{name}"
+        if fresh:
+            shutil.rmtree(project, ignore_errors=True)
+            shutil.rmtree(store, ignore_errors=True)
+        args = ["render", shot, "--project", project, "--cache", store, "--quiet"]
+        run([PY, "-m", "shotcraft", *map(str, args)], env)
+        rep = json.loads((project / name / "render.json").read_text())
+        return rep["video_pass"] | {"actual_seconds": rep["actual_seconds"]}
+
+    full = render("video-edit", 4, "none", 0.85, fresh=True)
+    edit = render("video-edit", 4, "none", 0.95, fresh=False)  # the owl's last key only
+    out: dict[str, Any] = {
+        "model": "tiny random Wan VACE (tests/tiny_video_models.py), 56 frames, 4 chunks",
+        "whole_shot": {k: full[k] for k in ("chunks", "denoiser_calls", "seam_ratio")},
+        "edit_late_subject": {k: edit[k] for k in ("chunks_reused", "repainted", "denoiser_calls")},
+        "fewer_calls_than_whole_shot": round(
+            full["denoiser_calls"] / max(1, edit["denoiser_calls"]), 2
+        ),
+        "target_fewer_calls": 2,
+    }
+    for cache in ("none", "first-block", "taylorseer"):
+        seconds, calls = [], 0
+        for _ in range(RUNS):
+            rep = render(f"video-cache-{cache}", 8, cache, 0.85, fresh=True)
+            seconds.append(rep["paint_seconds"])  # the model's calls, not start-up
+            calls = rep["denoiser_calls"]
+        out[f"step_cache_{cache}"] = {
+            "denoiser_calls": calls,
+            "forwards": rep["denoiser_forwards"],
+            "paint_seconds": median(seconds),
+        }
+    results["video"] = out
+
+
 def main() -> None:
     (WORK / "shots").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -503,6 +585,7 @@ def main() -> None:
         ("compose", bench_compose),
         ("memory", bench_memory),
         ("diffusers", bench_diffusers),
+        ("video", bench_video),
     ]:
         if only and name not in only:
             continue

@@ -79,12 +79,18 @@ def with_model(
     base: RenderEstimate,
     mrates: dict[str, float] | None,
     calls: tuple[ModelCall, ...],
-    model_id: str,
+    model_id: str | None,
     loaded: bool,
 ) -> RenderEstimate:
     """The procedural estimate plus the model's calls priced at its rates (or, with no rates
     yet, the calls counted and the time left out, said in the note)."""
     evaluations = sum(c.evaluations for c in calls)
+    if mrates is None and model_id is None:  # a video model over drawn layers
+        return replace(
+            base,
+            denoiser_calls=evaluations,
+            note=_unpriced_note([c for c in calls if c.kind == "video-model"]),
+        )
     if mrates is None:
         return replace(
             base,
@@ -92,7 +98,10 @@ def with_model(
             note=f"the model's time is not included: run `shotcraft calibrate --model {model_id}`",
         )
     parts = {"painting": 0.0, "harmonize": 0.0, "video": 0.0}
+    unpriced = [c for c in calls if c.kind == "video-model"]
     for c in calls:
+        if c.kind == "video-model":
+            continue
         if c.kind == "v2v":
             seconds = c.calls * c.steps * c.frames * denoise_seconds(mrates, 1, c.size)
         else:
@@ -111,7 +120,13 @@ def with_model(
         seconds=base.seconds + load + sum(parts.values()),
         denoiser_calls=evaluations,
         breakdown={**base.breakdown, "model_load": load, **parts},
+        note=_unpriced_note(unpriced),
     )
+
+
+def _unpriced_note(calls: list[ModelCall]) -> str:
+    n = sum(c.evaluations for c in calls)
+    return f"the video model's time ({n} calls) is not included" if n else ""
 
 
 def _synthetic_shot() -> Any:

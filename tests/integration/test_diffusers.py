@@ -183,12 +183,17 @@ def test_video_pass_runs_animatediff_over_cached_chunks(
     r = cli("render", shot)
     assert r.exit_code == 0, r.output
     rep = _report(project, "v")
-    assert rep["video_pass"] == {"chunks": 2, "repainted": 2}  # 24 frames in chunks of 16
+    vp = rep["video_pass"]
+    # 24 frames in chunks of 16 sharing 8 (the last chunk ends on the last frame)
+    assert (vp["family"], vp["chunks"], vp["repainted"]) == ("animatediff", 2, 2)
     assert rep["denoiser_calls"] == 8 + 2 * 2  # layers, then 2 chunks x 2 steps
+    assert vp["denoiser_calls"] == 2 * 2  # counted once, by the image model's hook
+    assert rep["estimate"]["denoiser_calls"] == 8 + 2 * 2
     assert probe(project / "v" / "clip.mp4").frames == 24
     assert cli("render", "--force", shot).exit_code == 0
     rep = _report(project, "v")
     assert rep["denoiser_calls"] == 0 and rep["video_pass"]["repainted"] == 0
+    assert rep["video_pass"]["chunks_reused"] == 2
 
 
 def test_storyboard_stills_painted_when_the_preset_asks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from shotcraft.spec.model import (
     SubjectKey,
     TitleCard,
     Transition,
+    VideoSpec,
 )
 from shotcraft.spec.place import WORDS
 
@@ -99,7 +101,7 @@ def load_shot(path: Path | str) -> Shot:
     path = Path(path)
     text, data = _read_toml(path)
     c = Checker(text, path.parent)
-    c.table(data, "", ("version", "shot", "model", "background", "camera", "subjects"))
+    c.table(data, "", ("version", "shot", "model", "video", "background", "camera", "subjects"))
     _version(c, data)
 
     shot_t = c.table(data.get("shot", {}), "shot", _SHOT_KEYS) or {}
@@ -118,6 +120,7 @@ def load_shot(path: Path | str) -> Shot:
     dur = duration if duration is not None else MAX_DURATION
     camera = _camera(c, data.get("camera", {}), dur)
     subjects = _subjects(c, data.get("subjects", []), dur)
+    video = _video(c, data["video"], subjects) if "video" in data else None
 
     if not c.problems:
         # decoded now, not after sketch has run: a picture that cannot be drawn is a bad shot
@@ -138,6 +141,7 @@ def load_shot(path: Path | str) -> Shot:
         camera=camera,
         subjects=subjects,
         model=model,
+        video=video,
     )
 
 
@@ -219,6 +223,62 @@ def _model(c: Checker, raw: Any) -> Any:
         every=_every(c, t),
         motion_adapter=c.string(t, "motion_adapter", "model", default=None),
     )
+
+
+_VIDEO_KEYS = tuple(f.name for f in dataclasses.fields(VideoSpec))
+
+
+def _video(c: Checker, raw: Any, subjects: tuple[Subject, ...]) -> VideoSpec | None:
+    """`[video]`: the video model and what shotcraft feeds it."""
+    from shotcraft.spec.model import JOINS, OFFLOADS, STEP_CACHES, VIDEO_FEEDS
+
+    t = c.table(raw, "video", _VIDEO_KEYS)
+    if t is None:
+        return None
+    mid = c.string(t, "model", "video")
+    if isinstance(mid, str) and not mid.strip():
+        c.fail("video.model", "must name a hub id or a local folder, got an empty string")
+        mid = None
+    known = [s.id for s in subjects]
+    regenerate: list[str] = []
+    for i, sid in enumerate(
+        c.array(t.get("regenerate", []), "video.regenerate", MAX_SUBJECTS) or []
+    ):
+        if not isinstance(sid, str) or sid not in known:
+            hint = c.suggest(sid, known) if isinstance(sid, str) else ""
+            c.fail(
+                f"video.regenerate[{i}]",
+                f"must name a subject, got {sid!r}{hint} (subjects: {', '.join(known) or 'none'})",
+            )
+        else:
+            regenerate.append(sid)
+    spec = VideoSpec(
+        model=mid,
+        revision=c.string(t, "revision", "video", default=None),
+        prompt=c.string(t, "prompt", "video", default=""),
+        negative=c.string(t, "negative", "video", default=""),
+        feed=c.choice(t, "feed", "video", VIDEO_FEEDS, default="composite"),
+        regenerate=tuple(regenerate),
+        dilate=c.number(t, "dilate", "video", 0, 256, default=4, integer=True),
+        steps=c.number(t, "steps", "video", 1, 200, default=None, integer=True),
+        guidance=c.number(t, "guidance", "video", 0.0, 30.0, default=None),
+        strength=c.number(t, "strength", "video", 0.0, 1.0, default=None, lo_open=True),
+        control_scale=c.number(t, "control_scale", "video", 0.0, 4.0, default=1.0),
+        key_every=c.number(t, "key_every", "video", 1, 1000, default=None, integer=True),
+        key_strength=c.number(t, "key_strength", "video", 0.0, 1.0, default=1.0),
+        chunk=c.number(t, "chunk", "video", 1, 1000, default=None, integer=True),
+        overlap=c.number(t, "overlap", "video", 0, 500, default=None, integer=True),
+        join=c.choice(t, "join", "video", JOINS, default=None),
+        fps=c.number(t, "fps", "video", 1, MAX_FPS, default=None, integer=True),
+        cache=c.choice(t, "cache", "video", STEP_CACHES, default="none"),
+        cache_threshold=c.number(t, "cache_threshold", "video", 0.0, 100.0, default=None),
+        offload=c.choice(t, "offload", "video", OFFLOADS, default="auto"),
+    )
+    if spec.chunk is not None and spec.overlap is not None and spec.overlap >= spec.chunk:
+        c.fail("video.overlap", f"must be less than video.chunk ({spec.chunk}), got {spec.overlap}")
+    if spec.regenerate and spec.feed == "depth":
+        c.fail("video.regenerate", 'keeps the composite outside the masks: use feed = "composite"')
+    return spec
 
 
 def _every(c: Checker, t: dict[str, Any]) -> int | None:

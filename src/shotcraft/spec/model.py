@@ -19,6 +19,10 @@ SHAPES = ("circle", "box", "capsule", "star", "triangle", "blob")
 BACKGROUND_STYLES = ("landscape", "gradient", "solid")
 FACINGS = ("auto", "left", "right")
 TRANSITIONS = ("cut", "crossfade", "dip", "wipe")
+VIDEO_FEEDS = ("composite", "depth")
+STEP_CACHES = ("none", "first-block", "taylorseer")
+OFFLOADS = ("auto", "none", "model", "sequential")
+JOINS = ("crossfade", "condition")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,33 @@ class ModelSpec:
     strength: float = 0.3  # harmonize image-to-image strength
     every: int | None = None  # harmonize every K-th frame; None: "auto", where the scene drifts
     motion_adapter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSpec:
+    """`[video]`: a video model run over the composite (Wan VACE, LTX condition, CogVideoX).
+    None means the family's default (see `backends.video_base`)."""
+
+    model: str
+    revision: str | None = None
+    prompt: str = ""  # "" = the background's and subjects' prompts joined
+    negative: str = ""
+    feed: str = "composite"  # what VACE sees as its control video: composite | depth
+    regenerate: tuple[str, ...] = ()  # subjects whose silhouettes the model may paint; () = all
+    dilate: int = 4  # pixels the regenerate masks grow by (at the render size)
+    steps: int | None = None
+    guidance: float | None = None
+    strength: float | None = None  # CogVideoX video-to-video
+    control_scale: float = 1.0  # VACE conditioning scale
+    key_every: int | None = None  # LTX: a key frame every N model frames
+    key_strength: float = 1.0  # LTX: how firmly a key frame holds
+    chunk: int | None = None  # model frames per chunk (rounded up to the model's frame rule)
+    overlap: int | None = None  # model frames two chunks share and cross-fade over
+    join: str | None = None  # crossfade | condition (VACE: the overlap kept from the last chunk)
+    fps: int | None = None  # the rate the model works at; None = its native rate
+    cache: str = "none"  # diffusers step cache: none | first-block | taylorseer
+    cache_threshold: float | None = None  # first-block: residual threshold; taylorseer: interval
+    offload: str = "auto"  # auto | none | model | sequential
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +137,7 @@ class Shot:
     camera: Camera
     subjects: tuple[Subject, ...]
     model: ModelSpec | None = None
+    video: VideoSpec | None = None
 
     @property
     def frames(self) -> int:

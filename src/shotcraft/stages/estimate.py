@@ -16,7 +16,7 @@ from shotcraft.motion.track import MotionTrack
 from shotcraft.stages.common import Settings, ShotContext, render_size
 from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import LayerPlan
-from shotcraft.stages.video_pass import VIDEO_CHUNK
+from shotcraft.stages.video_pass import video_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +64,22 @@ def work_units(
                     "harmonize", "i2i", backend.paint_size(size), backend.harmonize_steps(), keys
                 )
             )
-        if backend.has_video_pass:
-            chunks = -(-motion.frames // VIDEO_CHUNK)
-            # all frames of a chunk go through the denoiser together: one evaluation a step
-            paints.append(
-                cost.ModelCall(
-                    "video",
-                    "v2v",
-                    backend.paint_size(size),
-                    backend.harmonize_steps(),
-                    chunks,
-                    frames=VIDEO_CHUNK,
-                )
+    video = video_work(shot, motion.frames, size, backend)
+    if video is not None:
+        # all frames of a chunk go through the denoiser together: one evaluation a step;
+        # AnimateDiff runs on the image model (its rates price it), other families on a
+        # video model of their own, which no calibration times yet (see cost.with_model)
+        kind = "v2v" if video.family == "animatediff" else "video-model"
+        paints.append(
+            cost.ModelCall(
+                "video",
+                kind,
+                backend.paint_size(size) if isinstance(backend, ModelBackend) else size,
+                max(1, video.denoiser_calls // max(1, video.chunks)),
+                video.chunks,
+                frames=max(f for _, _, f in video.sizes),
             )
+        )
     return WorkUnits(
         frames=motion.frames,
         size=size,
@@ -113,7 +116,9 @@ def render_estimate(
         layers_cached=units.layers_cached,
     )
     if not isinstance(backend, ModelBackend):
-        return base
+        return (
+            cost.with_model(base, None, units.paints, None, loaded=False) if units.paints else base
+        )
     if measure_model:
         mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
     else:

@@ -29,7 +29,7 @@ from shotcraft.stages.estimate import WorkUnits
 from shotcraft.stages.frames import drawn_frames, encode
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import LayerPlan, fetch_layers
-from shotcraft.stages.video_pass import VideoPass
+from shotcraft.stages.video_pass import build_video_pass
 
 RENDER_SCHEMA = "shotcraft.render/1"
 
@@ -81,8 +81,20 @@ def render_clip(
     t_frames = time.perf_counter()
     comp = Compositor(layers.plate, size, layers.sprites)
     enc = encoder_settings(ctx)
+    video_pass = build_video_pass(
+        shot,
+        motion,
+        comp,
+        layers.sprites,
+        lp.plate_size,
+        settings.cache,
+        settings.device,
+        painter,
+        model_prompt(shot),
+    )
     # temporal figures judge a model's frames; drawn frames follow the camera exactly
-    coherence = Coherence(motion, size, lp.plate_size) if painter is not None else None
+    painted = painter is not None or video_pass is not None
+    coherence = Coherence(motion, size, lp.plate_size) if painted else None
     harmonizer = None
     frames: Iterator[np.ndarray]
     if preset.harmonize and painter is not None:
@@ -100,11 +112,9 @@ def render_clip(
         )
         frames = harmonizer.frames()
     else:
-        needs_rgb = painter is not None and painter.has_video_pass
+        needs_rgb = video_pass is not None
         frames = drawn_frames(comp, motion, None, preset.samples, preset.shutter, needs_rgb)
-    video_pass = None
-    if painter is not None and painter.has_video_pass:
-        video_pass = VideoPass(painter, settings.cache, model_prompt(shot), shot.seed)
+    if video_pass is not None:
         frames = video_pass.frames(frames)
     with settings.reporter.task(f"{shot.id}: render", motion.frames) as advance:
         _on_step(backend, None)
@@ -131,7 +141,9 @@ def render_clip(
         "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
         "cache": cache_report,
         "reused": reused,
-        "denoiser_calls": backend.denoiser_calls - calls_before,
+        "denoiser_calls": backend.denoiser_calls
+        - calls_before
+        + (video_pass.own_denoiser_calls if video_pass is not None else 0),
         "harmonize": None
         if harmonizer is None
         else {
@@ -140,9 +152,7 @@ def render_clip(
             "from_cache": harmonizer.hits,
             "repainted": harmonizer.repainted,
         },
-        "video_pass": None
-        if video_pass is None
-        else {"chunks": video_pass.chunks, "repainted": video_pass.repainted},
+        "video_pass": None if video_pass is None else video_pass.report(),
         **({"coherence": coherence.report()} if coherence is not None else {}),
         "encoder": enc.describe(),
     }

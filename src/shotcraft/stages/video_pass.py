@@ -1,64 +1,567 @@
-"""The video pass: a video-to-video model over chunks of the frames, each chunk cached by
-the digest of its input frames."""
+"""The video pass: a video model (Wan VACE, LTX condition, CogVideoX, AnimateDiff) over
+overlapping chunks of the composite, each chunk cached by the digest of everything it reads.
+
+The render stage calls `build_video_pass` once and pulls frames through `VideoPass.frames`;
+the estimate calls `video_work`. Frames are resampled to the model's rate and size, padded to
+its frame rule, painted chunk by chunk, cross-faded over the overlaps, and given back at the
+shot's own rate, size and frame count. With `regenerate`, pixels outside the subjects' masks
+are the composite's.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from shotcraft.backends.base import ModelBackend
+from shotcraft.backends.video_base import (
+    ChunkJob,
+    FrameRules,
+    VideoModelBackend,
+    VideoSettings,
+    family_of,
+    video_backend,
+)
 from shotcraft.cache import Cache
+from shotcraft.draw.carry import motion_between, warp
+from shotcraft.draw.compositor import Compositor
+from shotcraft.errors import BackendUnavailable
+from shotcraft.motion.sample import frame_state
+from shotcraft.motion.track import MotionTrack
+from shotcraft.spec.model import Shot
 from shotcraft.stages.layers import from_png, to_png
 
 VIDEO_CHUNK = 16  # frames AnimateDiff sees at once
 
 
-class VideoPass:
-    """AnimateDiff video-to-video over chunks of the frames, each chunk cached by its input."""
+# ------------------------------------------------------------------------------ the plan
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    start: int  # first model frame it covers
+    length: int  # model frames it covers
+    padded: int  # frames the model is given: `length` rounded up to the frame rule
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """Model frames on the model's own timeline (its rate), cut into overlapping chunks."""
+
+    shot_frames: int
+    shot_fps: float
+    work_fps: float
+    model_frames: int
+    chunks: tuple[Chunk, ...]
+
+    def source(self, j: int) -> int:
+        """The shot frame that model frame j shows (the nearest in time)."""
+        if self.work_fps == self.shot_fps:
+            return min(j, self.shot_frames - 1)
+        return min(self.shot_frames - 1, round(j * self.shot_fps / self.work_fps))
+
+    def time(self, i: int) -> float:
+        """Shot frame i on the model's timeline (fractional between model frames)."""
+        if self.work_fps == self.shot_fps:
+            return float(i)
+        return min(i * self.work_fps / self.shot_fps, self.model_frames - 1.0)
+
+    def weights(self, c: int) -> np.ndarray:
+        """Chunk c's cross-fade weights over its frames: ramps over the shared frames."""
+        ch = self.chunks[c]
+        w = np.ones(ch.length, dtype=np.float32)
+        if c > 0:
+            prev = self.chunks[c - 1]
+            ov = max(0, prev.start + prev.length - ch.start)
+            w[:ov] = np.minimum(w[:ov], np.arange(1, ov + 1) / (ov + 1))
+        if c + 1 < len(self.chunks):
+            nxt = self.chunks[c + 1]
+            ov = max(0, ch.start + ch.length - nxt.start)
+            if ov:
+                w[-ov:] = np.minimum(w[-ov:], np.arange(ov, 0, -1) / (ov + 1))
+        return w
+
+    def boundaries(self) -> list[tuple[float, float]]:
+        """Model-time spans where one chunk hands over to the next (the pair entering the
+        cross-fade to the pair leaving it)."""
+        out = []
+        for a, b in zip(self.chunks, self.chunks[1:], strict=False):
+            out.append((b.start - 1.0, float(a.start + a.length)))
+        return out
+
+
+def plan_chunks(
+    shot_frames: int, shot_fps: float, settings: VideoSettings, rules: FrameRules
+) -> ChunkPlan:
+    """Chunks of `settings.chunk` model frames that share at least `settings.overlap`
+    frames, starting on the frame rule's grid; the last one ends on the last frame."""
+    work_fps = float(settings.fps)
+    if work_fps == shot_fps:
+        m = shot_frames
+    else:
+        m = math.ceil((shot_frames - 1) * work_fps / shot_fps - 1e-9) + 1
+    n, ov, f = settings.chunk, settings.overlap, max(1, rules.frame_factor)
+    # chunks start on the VAE's time grid (the overlap grows to fit), so the latent frames
+    # of two chunks stand for the same frames and can share their noise
+    step = max(f, (n - ov) // f * f)
+    starts = [0]
+    while starts[-1] + n < m:
+        starts.append(starts[-1] + step)
+    chunks = tuple(
+        Chunk(s, min(n, m - s), rules.frames_for(min(n, m - s))) for s in starts
+    )  # the last one may be shorter: padded to the frame rule
+    return ChunkPlan(shot_frames, float(shot_fps), work_fps, m, chunks)
+
+
+# ------------------------------------------------------------------ what the model is given
+def _digest(arrays: Any) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int], resample: Any) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    return np.asarray(Image.fromarray(frame).resize(size, resample))
+
+
+class FrameInputs:
+    """What shotcraft knows about every frame beyond its pixels, from the compositor's
+    placement (as `refine --controls` computes it): subject masks, depth, who is visible."""
 
     def __init__(
-        self, backend: ModelBackend, cache: Cache, prompt: str, seed: int, chunk: int = VIDEO_CHUNK
-    ):
-        self.backend, self.cache, self.prompt, self.seed, self.chunk = (
-            backend,
-            cache,
-            prompt,
-            seed,
-            chunk,
-        )
-        self.chunks = 0
-        self.repainted = 0
+        self,
+        motion: MotionTrack,
+        comp: Compositor,
+        sprites: dict[str, Image.Image],
+        regenerate: tuple[str, ...],
+        dilate: int,
+    ) -> None:
+        self.motion, self.comp, self.sprites = motion, comp, sprites
+        self.regenerate, self.dilate = regenerate, dilate
+        self.depths = {s.id: s.depth for s in motion.subjects}
+        self._masks: dict[int, np.ndarray] = {}
 
-    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        h = hashlib.sha256()
-        for f in frames:
-            h.update(f.tobytes())
-        size = (frames[0].shape[1], frames[0].shape[0])
-        spec = self.backend.video_spec(h.hexdigest(), size, self.seed)
-        spec["prompt"] = self.prompt
+    def mask(self, i: int) -> np.ndarray:
+        """Where the model may paint in shot frame i: the named subjects' silhouettes grown
+        by `dilate` pixels (bool, at the render size)."""
+        got = self._masks.get(i)
+        if got is not None:
+            return got
+        w, h = self.comp.size
+        canvas = Image.new("L", (w, h), 0)
+        for s in frame_state(self.motion, i).subjects:
+            if s.id not in self.regenerate:
+                continue
+            placed = self.comp.place_sprite(s)
+            if placed is None:
+                continue
+            piece, at = placed
+            inside = piece.getchannel("A").point(lambda v: 255 if v >= 128 else 0)
+            canvas.paste(255, at, inside)
+        if self.dilate > 0:
+            canvas = canvas.filter(ImageFilter.MaxFilter(2 * self.dilate + 1))
+        got = np.asarray(canvas) >= 128
+        if len(self._masks) >= 64:  # frames are asked for in order: drop the oldest
+            del self._masks[min(self._masks)]
+        self._masks[i] = got
+        return got
+
+    def depth(self, i: int) -> np.ndarray:
+        """A depth map of shot frame i for VACE's depth control: near bright, the plate black
+        (the convention of the depth estimators VACE was trained with)."""
+        w, h = self.comp.size
+        depth = np.zeros((h, w), dtype=np.uint8)
+        for s in frame_state(self.motion, i).subjects:
+            placed = self.comp.place_sprite(s)
+            if placed is None:
+                continue
+            piece, (x0, y0) = placed
+            inside = np.asarray(piece.getchannel("A")) >= 128
+            ph, pw = inside.shape
+            depth[y0 : y0 + ph, x0 : x0 + pw][inside] = round(255 * (1.0 - self.depths[s.id]))
+        return np.repeat(depth[..., None], 3, axis=2)
+
+    def visible(self, frames: list[int]) -> list[str]:
+        """The subjects on screen in any of these shot frames, in the shot's order."""
+        seen: set[str] = set()
+        for i in frames:
+            for s in frame_state(self.motion, i).subjects:
+                if s.id not in seen and s.opacity > 0 and self.comp.sprite_map(s) is not None:
+                    seen.add(s.id)
+        return [s.id for s in self.motion.subjects if s.id in seen]
+
+    def reference(self, sid: str | None) -> Image.Image:
+        """The cached plate (None) or a subject's sprite on white, as VACE's references are."""
+        if sid is None:
+            return self.comp.plate.convert("RGB")
+        sprite = self.sprites[sid].convert("RGBA")
+        white = Image.new("RGB", sprite.size, (255, 255, 255))
+        white.paste(sprite, (0, 0), sprite)
+        return white
+
+
+# ---------------------------------------------------------------------------- the seam
+class SeamMeter:
+    """How much what the model painted changes from frame to frame, across chunk hand-overs
+    against inside chunks. It follows the residual (output minus composite), moved along the
+    camera as `Coherence` moves frames, so that the scene's own changes (a subject fading in
+    at a hand-over) do not count as a seam."""
+
+    SCALE = 4
+
+    def __init__(self, plan: ChunkPlan, motion: MotionTrack, size: tuple[int, int], plate):
+        self.plan, self.motion, self.size, self.plate = plan, motion, size, plate
+        self.spans = plan.boundaries()
+        self.prev: np.ndarray | None = None
+        self.seam: list[float] = []
+        self.within: list[float] = []
+
+    def _small(self, frame: np.ndarray) -> np.ndarray:
+        k = self.SCALE
+        small = (max(1, self.size[0] // k), max(1, self.size[1] // k))
+        img = Image.fromarray(frame).resize(small, Image.Resampling.BOX)
+        return np.asarray(img, dtype=np.float32)
+
+    def add(self, i: int, frame: np.ndarray, composite: np.ndarray) -> None:
+        cur = self._small(frame) - self._small(composite)
+        if i > 0 and self.prev is not None:
+            k = self.SCALE
+            m = motion_between(self.motion, i - 1, i, self.size, self.plate)
+            scale = np.diag([k, k, 1.0])
+            moved = warp(self.prev, np.linalg.inv(scale) @ m @ scale)
+            d = float(np.abs(cur - moved)[1:-1, 1:-1].mean())
+            t0, t1 = self.plan.time(i - 1), self.plan.time(i)
+            crosses = any(t1 >= a and t0 <= b for a, b in self.spans)
+            (self.seam if crosses else self.within).append(d)
+        self.prev = cur
+
+    def report(self) -> dict[str, Any]:
+        seam = float(np.mean(self.seam)) if self.seam else None
+        within = float(np.mean(self.within)) if self.within else None
+        ratio = None
+        if seam is not None and within is not None:
+            ratio = round(seam / max(within, 1e-6), 4)
+        return {
+            "seam_difference": None if seam is None else round(seam, 4),
+            "within_difference": None if within is None else round(within, 4),
+            "seam_ratio": ratio,
+        }
+
+
+# ------------------------------------------------------------------------------ the pass
+class VideoPass:
+    """A video model over overlapping chunks of the frames, each chunk cached by its inputs."""
+
+    def __init__(
+        self,
+        backend: VideoModelBackend,
+        settings: VideoSettings,
+        plan: ChunkPlan,
+        cache: Cache,
+        inputs: FrameInputs,
+        size: tuple[int, int],
+        plate_size: tuple[int, int],
+        seed: int,
+    ) -> None:
+        self.backend, self.settings, self.plan, self.cache = backend, settings, plan, cache
+        self.inputs, self.size, self.seed = inputs, size, seed
+        self.work = backend.rules.work_size(size)
+        self.seams = SeamMeter(plan, inputs.motion, size, plate_size)
+        self.chunks = 0
+        self.reused = 0
+        self.repainted = 0
+        self.frames_repainted = 0  # model frames painted (not read from the cache)
+        self.paint_seconds = 0.0  # in the model's calls, loading excluded
+        self._calls0 = backend.denoiser_calls
+        self._forwards0 = backend.forwards
+
+    @property
+    def denoiser_calls(self) -> int:
+        """Evaluations this pass ran (its steps that a step cache skipped are not counted)."""
+        return self.backend.denoiser_calls - self._calls0
+
+    @property
+    def own_denoiser_calls(self) -> int:
+        """Calls the image backend has not counted already (AnimateDiff shares its counter)."""
+        return 0 if getattr(self.backend, "shares_counter", False) else self.denoiser_calls
+
+    # --- one chunk --------------------------------------------------------------------
+    def job(
+        self, ch: Chunk, comps: dict[int, np.ndarray], previous: tuple[Chunk, list] | None = None
+    ) -> ChunkJob:
+        plan, st, uses = self.plan, self.settings, self.backend.uses
+        idx = [plan.source(j) for j in range(ch.start, ch.start + ch.length)]
+        idx += [idx[-1]] * (ch.padded - ch.length)  # pad with the last frame
+        lanczos, nearest = Image.Resampling.LANCZOS, Image.Resampling.NEAREST
+        frames = tuple(_resize(comps[i], self.work, lanczos) for i in idx)
+        control = frames
+        if st.feed == "depth":
+            control = tuple(_resize(self.inputs.depth(i), self.work, nearest) for i in idx)
+        masks = None
+        if st.regenerate and "masks" in uses:
+            masks = tuple(
+                _resize(self.inputs.mask(i).astype(np.uint8) * 255, self.work, nearest) >= 128
+                for i in idx
+            )
+        if previous is not None and st.join == "condition" and "masks" in uses:
+            # the frames shared with the last chunk are given as they were painted, and kept
+            prev, painted = previous
+            shared = max(0, prev.start + prev.length - ch.start)
+            keep = np.zeros(self.work[::-1], dtype=bool)
+            control = tuple(
+                painted[ch.start - prev.start + k] if k < shared else f
+                for k, f in enumerate(control)
+            )
+            paint = masks or tuple(np.ones(self.work[::-1], dtype=bool) for _ in frames)
+            masks = tuple(keep if k < shared else m for k, m in enumerate(paint))
+        refs: tuple[Image.Image, ...] = ()
+        if "references" in uses:
+            shown = self.inputs.visible(idx)
+            if st.regenerate:
+                shown = [s for s in shown if s in st.regenerate]
+            refs = tuple(self.inputs.reference(sid) for sid in [None, *shown])
+        keys: tuple[int, ...] = ()
+        if "key_frames" in uses:
+            keys = tuple(sorted({*range(0, ch.padded, st.key_every), ch.padded - 1}))
+        return ChunkJob(
+            frames=frames,
+            control=control,
+            masks=masks,
+            references=refs,
+            key_frames=keys,
+            prompt=st.prompt,
+            negative=st.negative,
+            seed=self.seed,
+            fps=plan.work_fps,
+            start=ch.start,
+        )
+
+    def job_spec(self, ch: Chunk, job: ChunkJob) -> dict[str, Any]:
+        """The chunk's cache key: model, settings and every input it reads."""
+        return {
+            "kind": "video-chunk",
+            "backend": f"video:{self.backend.family}",
+            "backend_version": self.backend.version,
+            "settings": self.settings.key(),
+            "size": list(self.work),
+            "length": ch.length,
+            "padded": ch.padded,
+            "frames": _digest(job.frames),
+            "control": None if job.control is job.frames else _digest(job.control),
+            "masks": None if job.masks is None else _digest(job.masks),
+            "references": [_digest([np.asarray(r)]) for r in job.references],
+            "key_frames": list(job.key_frames),
+            "seed": job.seed,
+            "start": job.start,  # Wan's noise follows the chunk's place in the shot
+            "noise": "aligned/1",
+        }
+
+    def _run(
+        self, ch: Chunk, comps: dict[int, np.ndarray], previous: tuple[Chunk, list] | None
+    ) -> list[np.ndarray]:
+        job = self.job(ch, comps, previous)
+        spec = self.job_spec(ch, job)
 
         def make() -> bytes:
             self.repainted += 1
-            out = self.backend.video_to_video(
-                [Image.fromarray(f) for f in frames], self.prompt, self.seed
-            )
-            strip = np.concatenate([np.asarray(o) for o in out], axis=0)  # frames stacked
-            return to_png(Image.fromarray(strip))
+            self.frames_repainted += ch.length
+            load0, t0 = self.backend.load_seconds, time.perf_counter()
+            out = self.backend.run(job, self.settings)[: ch.length]
+            loading = self.backend.load_seconds - load0
+            self.paint_seconds += time.perf_counter() - t0 - loading
+            return to_png(Image.fromarray(np.concatenate(out, axis=0)))  # frames stacked
 
-        got = self.cache.get_or_make(spec, make, f"{self.backend.name} {self.backend.version}")
-        strip = np.asarray(from_png(got.data).convert("RGB"))
+        got = self.cache.get_or_make(spec, make, f"{self.backend.family} {self.backend.version}")
         self.chunks += 1
-        return list(strip.reshape(len(frames), size[1], size[0], 3))
+        self.reused += int(got.hit)
+        strip = np.asarray(from_png(got.data).convert("RGB"))
+        w, h = self.work
+        return list(strip.reshape(ch.length, h, w, 3))
 
+    # --- the stream -------------------------------------------------------------------
     def frames(self, source: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        batch: list[np.ndarray] = []
-        for f in source:
-            batch.append(f)
-            if len(batch) == self.chunk:
-                yield from self._run(batch)
-                batch = []
-        if batch:
-            yield from self._run(batch)
+        """The shot's frames in order, painted: exactly as many as `source` gives, at the
+        shot's size. Memory holds about one chunk of frames, not the shot."""
+        plan = self.plan
+        src = iter(source)
+        comps: dict[int, np.ndarray] = {}
+        pulled = 0
+        acc: dict[int, tuple[np.ndarray, float]] = {}
+        done: dict[int, np.ndarray] = {}
+        emit = 0
+        previous: tuple[Chunk, list] | None = None
+
+        def need(i: int) -> None:
+            nonlocal pulled
+            while pulled <= i:
+                frame = np.asarray(next(src))
+                if frame.ndim != 3:
+                    raise ValueError("the video pass needs RGB frames")
+                comps[pulled] = frame
+                pulled += 1
+
+        for c, ch in enumerate(plan.chunks):
+            need(max(plan.source(j) for j in range(ch.start, ch.start + ch.length)))
+            out = self._run(ch, comps, previous)
+            previous = (ch, out)
+            for k, (f, w) in enumerate(zip(out, plan.weights(c), strict=True)):
+                j = ch.start + k
+                s, tw = acc.get(j, (np.zeros(f.shape, np.float32), 0.0))
+                acc[j] = (s + f.astype(np.float32) * w, tw + float(w))
+            last = c + 1 == len(plan.chunks)
+            final = plan.model_frames if last else plan.chunks[c + 1].start
+            for j in sorted(k for k in acc if k < final):
+                s, tw = acc.pop(j)
+                done[j] = s / max(tw, 1e-6)
+            while emit < plan.shot_frames and (last or math.ceil(plan.time(emit)) < final):
+                need(emit)
+                frame = self._emit(emit, done, comps[emit])
+                self.seams.add(emit, frame, comps[emit])
+                yield frame
+                emit += 1
+                keep_from = min(emit, plan.source(final)) if not last else emit
+                for k in [k for k in comps if k < keep_from]:
+                    del comps[k]
+                floor = math.floor(plan.time(emit)) if emit < plan.shot_frames else final
+                for j in [j for j in done if j < floor]:
+                    del done[j]
+        for _ in src:  # the source should be exhausted; drain it so its workers finish
+            pass
+
+    def _emit(self, i: int, done: dict[int, np.ndarray], comp: np.ndarray) -> np.ndarray:
+        t = self.plan.time(i)
+        j0 = math.floor(t)
+        a = t - j0
+        f = done[j0] if a < 1e-6 or j0 + 1 not in done else (1 - a) * done[j0] + a * done[j0 + 1]
+        out = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+        out = _resize(out, self.size, Image.Resampling.LANCZOS)
+        if self.settings.regenerate:
+            out = np.where(self.inputs.mask(i)[..., None], out, comp)
+        return np.ascontiguousarray(out)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "family": self.backend.family,
+            "model": self.settings.model,
+            "size": list(self.work),
+            "fps": self.plan.work_fps,
+            "model_frames": self.plan.model_frames,
+            "chunks": self.chunks,
+            "chunks_reused": self.reused,
+            "repainted": self.repainted,
+            "frames_repainted": self.frames_repainted,
+            "chunk_frames": self.settings.chunk,
+            "overlap": self.settings.overlap,
+            "join": self.settings.join,
+            "denoiser_calls": self.denoiser_calls,
+            "denoiser_forwards": self.backend.forwards - self._forwards0,
+            "paint_seconds": round(self.paint_seconds, 3),
+            "load_seconds": round(self.backend.load_seconds, 3),
+            "step_cache": self.settings.cache,
+            "placement": self.backend.placement,
+            **self.seams.report(),
+        }
+
+
+# ---------------------------------------------------------------------- entry points
+def video_prompt(shot: Shot) -> str:
+    """What a whole frame shows: the background's and the subjects' prompts."""
+    return ", ".join(p for p in [shot.background.prompt, *(s.prompt for s in shot.subjects)] if p)
+
+
+def _backend_for(shot: Shot, painter: Any, device: str) -> VideoModelBackend | None:
+    if shot.video is not None:
+        return video_backend(shot.video, device)
+    if isinstance(painter, ModelBackend) and painter.has_video_pass:
+        from shotcraft.backends.video_animatediff import AnimateDiffVideo
+
+        return AnimateDiffVideo(painter)
+    return None
+
+
+def _spec_of(shot: Shot, backend: VideoModelBackend) -> Any:
+    if shot.video is not None:
+        return shot.video
+    return backend.default_spec()  # AnimateDiff: from [model]
+
+
+def build_video_pass(
+    shot: Shot,
+    motion: MotionTrack,
+    comp: Compositor,
+    sprites: dict[str, Image.Image],
+    plate_size: tuple[int, int],
+    cache: Cache,
+    device: str = "auto",
+    painter: Any = None,
+    prompt: str | None = None,
+) -> VideoPass | None:
+    """The video pass a shot asks for (`[video]`, or AnimateDiff from `[model]
+    motion_adapter`), or None. Frames are pulled through `VideoPass.frames`."""
+    backend = _backend_for(shot, painter, device)
+    if backend is None:
+        return None
+    spec = _spec_of(shot, backend)
+    settings = backend.settings(spec, shot.fps, video_prompt(shot) if prompt is None else prompt)
+    plan = plan_chunks(motion.frames, shot.fps, settings, backend.rules)
+    inputs = FrameInputs(motion, comp, sprites, settings.regenerate, settings.dilate)
+    return VideoPass(backend, settings, plan, cache, inputs, comp.size, plate_size, shot.seed)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoWork:
+    """What a video pass will cost, known from JSON files alone (no torch)."""
+
+    family: str
+    chunks: int
+    denoiser_calls: int  # without a step cache, and as if no chunk were cached
+    sizes: tuple[tuple[int, int, int], ...]  # (width, height, frames) of each chunk call
+
+
+def video_work(
+    shot: Shot,
+    frames: int,
+    size: tuple[int, int] | None = None,
+    painter: Any = None,
+    strict: bool = False,
+) -> VideoWork | None:
+    """Chunks, denoiser calls and call sizes of the shot's video pass (None: it has none, or
+    its model cannot be read here and `strict` is False: sketch and status still work; the
+    render says why when it builds the pass)."""
+    size = size or shot.size
+    if shot.video is not None:
+        try:
+            fam, folder = family_of(shot.video.model, shot.video.revision)
+        except BackendUnavailable:
+            if strict:
+                raise
+            return None
+        backend: VideoModelBackend = fam(shot.video.model, shot.video.revision, folder)
+        spec: Any = shot.video
+    elif isinstance(painter, ModelBackend) and painter.has_video_pass:
+        from shotcraft.backends.video_animatediff import AnimateDiffVideo
+
+        backend = AnimateDiffVideo(painter)
+        spec = backend.default_spec()
+    else:
+        return None
+    settings = backend.settings(spec, shot.fps, "")
+    plan = plan_chunks(frames, shot.fps, settings, backend.rules)
+    w, h = backend.rules.work_size(size)
+    per = backend.calls_per_chunk(settings)
+    return VideoWork(
+        backend.family,
+        len(plan.chunks),
+        per * len(plan.chunks),
+        tuple((w, h, ch.padded) for ch in plan.chunks),
+    )
