@@ -85,10 +85,16 @@ def test_not_rendered_hint_is_shell_quoted(cli: Run, tmp_path: Path) -> None:
 def test_a_byte_order_mark_is_accepted(
     cli: Run, write_shot: Callable[..., Path], project: Path
 ) -> None:
-    shot = write_shot("version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\n", "bom.toml")
+    shot = write_shot(
+        "version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\n[background]\nimage = 'bg.png'\n",
+        "bom.toml",
+    )
+    Image.new("RGB", (64, 48), (9, 9, 9)).save(shot.parent / "bg.png")
     shot.write_bytes(b"\xef\xbb\xbf" + shot.read_bytes())
     _ok(cli("sketch", shot))
     assert (project / "bom" / "layout.json").is_file()
+    (shot.parent / "bg.png").unlink()  # deleted since sketch: a missing input, not a bad file
+    assert "restore it" in _user_error(cli("sketch", shot), 7)
 
 
 def test_preset_by_the_path_the_readme_shows(
