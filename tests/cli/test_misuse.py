@@ -262,6 +262,17 @@ def test_a_wrong_shaped_cache_meta_is_corrupt_and_verify_repairs_it(
     _ok(cli("cache", "verify"))
 
 
+@pytest.mark.parametrize("content", ["[]", '{"plate": 3}', '{"plate": {"hits": "x"}}'])
+def test_a_wrong_shaped_stats_json_counts_as_none(
+    cli: Run, simple_shot: Callable[..., Path], cache_dir: Path, content: str
+) -> None:
+    (cache_dir / "stats.json").write_text(content)
+    _ok(cli("render", simple_shot()))
+    _ok(cli("cache", "stats"))
+    stats = json.loads((cache_dir / "stats.json").read_text())
+    assert sum(k["misses"] for k in stats.values()) >= 2  # counted afresh: plate and sprite
+
+
 def test_an_object_whose_meta_was_deleted_is_still_collected(
     cli: Run, simple_shot: Callable[..., Path], cache_dir: Path
 ) -> None:
