@@ -144,6 +144,21 @@ def test_transitions_that_overlap_inside_a_clip_are_refused(
     assert not (project / "reel.mp4").exists()
 
 
+def test_a_refused_reel_draws_no_title_card(cli: Run, tmp_path: Path, project: Path) -> None:
+    from tests.integration.test_compose import _reel
+
+    body = (
+        "[[clips]]\ntitle = { text = 'Hi', duration = 0.5 }\n"
+        "[[clips]]\nshot = 'a.toml'\ntrim = [2.0, 3.0]\n"  # the clip is 1 s long
+    )
+    reel = _reel(tmp_path, project, body, {"a": ((90, 90, 90), 12)})
+    assert "clips[1].trim" in _user_error(cli("compose", reel), 3)
+    assert not (project / "titles").exists()
+    reel.write_text(reel.read_text().replace("trim = [2.0, 3.0]", "trim = [0.0, 0.5]"))
+    _ok(cli("compose", reel))
+    assert probe(project / "reel.mp4").frames == 12
+
+
 # --- assets -----------------------------------------------------------------------------
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
