@@ -212,16 +212,29 @@ def test_mutated_shot_files(cli: Callable[..., Any], fuzz_dir: Path, data: bytes
     _check(cli("status", shot, "--project", project), project)
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 @settings(settings.get_profile(PROFILE))
 @given(data=mutated_text(REEL))
 def test_mutated_reel_files(cli: Callable[..., Any], fuzz_dir: Path, data: bytes) -> None:
-    (fuzz_dir / "shot.toml").write_text(to_toml(SHOT))
+    rendered = fuzz_dir / "rendered"
+    if not rendered.exists():  # once: a project where the reel's shot is rendered
+        (fuzz_dir / "shot.toml").write_text(to_toml(SHOT))
+        r = cli("render", fuzz_dir / "shot.toml", "--project", rendered)
+        assert r.exit_code == 0, r.output
+    before = _files(rendered)
+    project = _fresh(fuzz_dir)
+    shutil.copytree(rendered, project)
     reel = fuzz_dir / "reel.toml"
     reel.write_bytes(data)
-    project = _fresh(fuzz_dir)
     r = cli("compose", reel, "--project", project)
-    _check(r, project)
-    assert r.exit_code != 0 or (project / "reel.mp4").is_file()
+    _check(r, fuzz_dir / "nothing")
+    if r.exit_code == 0:
+        assert list(project.glob("*.mp4")), r.output  # the reel, named by its id
+    else:  # nothing written, nothing changed
+        assert _files(project) == before
 
 
 @settings(settings.get_profile(PROFILE))

@@ -85,10 +85,16 @@ def test_not_rendered_hint_is_shell_quoted(cli: Run, tmp_path: Path) -> None:
 def test_a_byte_order_mark_is_accepted(
     cli: Run, write_shot: Callable[..., Path], project: Path
 ) -> None:
-    shot = write_shot("version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\n", "bom.toml")
+    shot = write_shot(
+        "version = 1\n[shot]\nduration = 0.5\nsize = [64, 48]\n[background]\nimage = 'bg.png'\n",
+        "bom.toml",
+    )
+    Image.new("RGB", (64, 48), (9, 9, 9)).save(shot.parent / "bg.png")
     shot.write_bytes(b"\xef\xbb\xbf" + shot.read_bytes())
     _ok(cli("sketch", shot))
     assert (project / "bom" / "layout.json").is_file()
+    (shot.parent / "bg.png").unlink()  # deleted since sketch: a missing input, not a bad file
+    assert "restore it" in _user_error(cli("sketch", shot), 7)
 
 
 def test_preset_by_the_path_the_readme_shows(
@@ -136,6 +142,21 @@ def test_transitions_that_overlap_inside_a_clip_are_refused(
     out = _user_error(cli("compose", reel), 3)
     assert "clips[2].transition.duration" in out and "overlap" in out
     assert not (project / "reel.mp4").exists()
+
+
+def test_a_refused_reel_draws_no_title_card(cli: Run, tmp_path: Path, project: Path) -> None:
+    from tests.integration.test_compose import _reel
+
+    body = (
+        "[[clips]]\ntitle = { text = 'Hi', duration = 0.5 }\n"
+        "[[clips]]\nshot = 'a.toml'\ntrim = [2.0, 3.0]\n"  # the clip is 1 s long
+    )
+    reel = _reel(tmp_path, project, body, {"a": ((90, 90, 90), 12)})
+    assert "clips[1].trim" in _user_error(cli("compose", reel), 3)
+    assert not (project / "titles").exists()
+    reel.write_text(reel.read_text().replace("trim = [2.0, 3.0]", "trim = [0.0, 0.5]"))
+    _ok(cli("compose", reel))
+    assert probe(project / "reel.mp4").frames == 12
 
 
 # --- assets -----------------------------------------------------------------------------
@@ -254,6 +275,17 @@ def test_a_wrong_shaped_cache_meta_is_corrupt_and_verify_repairs_it(
     r = cli("cache", "verify")
     assert _user_error(r, 1).count("corrupt entry") == 1
     _ok(cli("cache", "verify"))
+
+
+@pytest.mark.parametrize("content", ["[]", '{"plate": 3}', '{"plate": {"hits": "x"}}'])
+def test_a_wrong_shaped_stats_json_counts_as_none(
+    cli: Run, simple_shot: Callable[..., Path], cache_dir: Path, content: str
+) -> None:
+    (cache_dir / "stats.json").write_text(content)
+    _ok(cli("render", simple_shot()))
+    _ok(cli("cache", "stats"))
+    stats = json.loads((cache_dir / "stats.json").read_text())
+    assert sum(k["misses"] for k in stats.values()) >= 2  # counted afresh: plate and sprite
 
 
 def test_an_object_whose_meta_was_deleted_is_still_collected(

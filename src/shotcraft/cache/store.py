@@ -189,19 +189,26 @@ class Cache:
         lock = FileLock(str(self.root / "locks" / "stats.lock"))
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
         with lock:
-            try:
-                stats = json.loads(path.read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                stats = {}
+            stats = self.counters()
             k = stats.setdefault(kind, {"hits": 0, "misses": 0})
             k["hits" if hit else "misses"] += 1
             write_json(path, stats)
 
     def counters(self) -> dict[str, dict[str, int]]:
+        """Hits and misses by kind; a damaged stats.json counts as none (it is only counts)."""
         try:
-            return dict(json.loads((self.root / "stats.json").read_text()))
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads((self.root / "stats.json").read_bytes())
+        except (OSError, ValueError):
             return {}
+        if not isinstance(data, dict):
+            return {}
+        out = {}
+        for kind, k in data.items():
+            if isinstance(k, dict):
+                counts = {n: k.get(n, 0) for n in ("hits", "misses")}
+                if all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
+                    out[str(kind)] = counts
+        return out
 
     # --- listing and upkeep ----------------------------------------------------------
     def _keys(self) -> Iterator[str]:

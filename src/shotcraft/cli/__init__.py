@@ -21,6 +21,9 @@ def main() -> None:
     except KeyboardInterrupt:
         try:
             sys.stderr.write("interrupted: finished work is kept; partial files were removed\n")
-            sys.stderr.flush()
-        finally:
-            os._exit(130)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+        except BaseException:  # a second Ctrl-C, a closed pipe: still exit 130, quietly
+            pass
+        # not sys.exit: a Ctrl-C during the interpreter's own shutdown would be a traceback
+        os._exit(130)

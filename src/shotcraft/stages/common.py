@@ -131,7 +131,7 @@ def _missing_since_sketch(shot_file: Path, error: SpecError, settings: Settings)
     if not error.problems or not all(p.missing_file for p in error.problems):
         return
     try:
-        data = tomllib.loads(Path(shot_file).read_text())
+        data = tomllib.loads(Path(shot_file).read_text(encoding="utf-8-sig"))  # BOM: see load
         sid = str(data.get("shot", {}).get("id", Path(shot_file).stem))
     except (OSError, ValueError, AttributeError):
         return

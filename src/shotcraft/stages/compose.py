@@ -148,21 +148,26 @@ def compose(
             f"{_render_command(Path(str(src)), settings, force=False)} "
             "(or compose --render-missing)"
         )
-    parts, infos, durations, problems = [], [], [], []
+    parts, durations, problems = [], [], []
+    infos_or_title: list[VideoInfo | None] = []
     for i, clip in enumerate(reel.clips):
         encoder: EncoderSettings | None
+        info: VideoInfo | None = None
         if clip.title is not None:
-            from shotcraft.stages.title import title_clip  # drawing: only when there is a card
-
-            clip_path = title_clip(clip.title, reel.size, reel.fps, settings.project)
-            name, encoder = "title", EncoderSettings(gop=reel.fps)
+            # drawn only once the whole reel is known to be good: a refused reel writes nothing
+            clip_path, name, encoder = Path(), "title", EncoderSettings(gop=reel.fps)
+            length = max(1, round(clip.title.duration * reel.fps)) / reel.fps
         else:
             paths = ShotPaths.of(settings.project, shots[i].id)
             clip_path, name, encoder = paths.clip, shots[i].id, _clip_encoder(paths)
-        info = _checked_clip(clip_path, name, reel.clips[i].shot, settings)
-        infos.append(info)
-        length = info.frames / float(info.fps)
-        if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
+            info = _checked_clip(clip_path, name, reel.clips[i].shot, settings)
+            length = info.frames / float(info.fps)
+        infos_or_title.append(info)
+        if (
+            strict
+            and info is not None
+            and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3)
+        ):
             problems.append(
                 Problem(
                     f"clips[{i}]",
@@ -211,6 +216,14 @@ def compose(
             )
     if problems:
         raise SpecError(reel_file, problems)
+    for i, clip in enumerate(reel.clips):
+        if clip.title is not None:
+            from shotcraft.stages.title import title_clip  # drawing: only when there is a card
+
+            path = title_clip(clip.title, reel.size, reel.fps, settings.project)
+            parts[i] = ReelPart(path, clip.trim, clip.transition, parts[i].encoder)
+            infos_or_title[i] = _checked_clip(path, "title", None, settings)
+    infos = [info for info in infos_or_title if info is not None]
 
     # 2. Assemble: copy whole GOPs, decode and encode only what changes.
     audio = None
