@@ -13,8 +13,12 @@ from shotcraft.spec.model import ModelSpec
 DIFFUSION_HINT = "pip install 'shotcraft[diffusion]'  (torch, diffusers, transformers, accelerate)"
 
 
-def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
-    """The procedural backend when no model is configured, else the diffusers one."""
+def get_backend(
+    model: ModelSpec | None, device: str = "auto", *, download: bool = False, verbose: bool = False
+) -> Backend:
+    """The procedural backend when no model is configured, else the diffusers one, which
+    paints the way the model's family (`backends.families`) expects. `download` lets it fetch
+    a hub id that is not on this machine; `verbose` lets the libraries' output through."""
     if model is None:
         return ProceduralBackend()
     missing = [name for name in ("torch", "diffusers", "transformers") if not _installed(name)]
@@ -25,7 +29,8 @@ def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
         )
     from shotcraft.backends.diffusers_t2i import DiffusersBackend
 
-    return DiffusersBackend(model, device)  # torch is imported only when the model is loaded
+    # torch is imported only when the model is loaded
+    return DiffusersBackend(model, device, download=download, verbose=verbose)
 
 
 def _installed(name: str) -> bool:
