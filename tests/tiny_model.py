@@ -130,7 +130,7 @@ def _vae(blocks: tuple[int, ...], latent_channels: int = 4, flow: bool = False) 
 
 
 def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
-    """Stable Diffusion (1.x/2.x layout): native 128 px (latent 64 x VAE scale 2)."""
+    """Stable Diffusion (1.x/2.x layout): native 96 px (latent 48 x VAE scale 2)."""
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
@@ -140,7 +140,7 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
     unet = UNet2DConditionModel(
         block_out_channels=(4, 8),
         layers_per_block=1,
-        sample_size=64,
+        sample_size=48,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),

@@ -355,7 +355,8 @@ class DiffusersBackend(ModelBackend):
         """One pipeline call: quiet, out-of-memory and safety-checker hits as user errors.
         Arguments the pipeline does not take (SD image-to-image has no height) are dropped."""
         takes = inspect.signature(pipe.__call__).parameters
-        args = {k: v for k, v in args.items() if k in takes}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in takes.values()):
+            args = {k: v for k, v in args.items() if k in takes}
         try:
             with self._quiet():
                 out = pipe(**args)

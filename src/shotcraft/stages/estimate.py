@@ -66,7 +66,7 @@ def render_estimate(
     ]
     for spec, px in todo:
         if spec.get("backend") == backend.name and not cache.contains(spec):
-            paint += cost.denoise_seconds(mrates, model.steps, painter.paint_size(px), "t2i")
+            paint += cost.denoise_seconds(mrates, painter.steps("t2i"), painter.paint_size(px), "t2i")
     harmonize = 0.0
     if preset.harmonize:
         keys = len(key_frames(motion, model.every))
@@ -103,10 +103,9 @@ def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
     """Denoiser steps the layers not yet in the cache will take (0 for drawn layers)."""
     if not isinstance(backend, ModelBackend):
         return 0
-    model = backend.model
     todo = [lp.plate_spec, *lp.sprite_specs.values()]
     return sum(
-        model.steps
+        backend.steps("t2i")  # the family's default when the shot gives none
         for spec in todo
         if spec.get("backend") == backend.name and not cache.contains(spec)
     )
