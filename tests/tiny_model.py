@@ -69,11 +69,11 @@ def _t5(seed: int) -> tuple[Any, Any]:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
-    words = ["<pad>", "</s>", "<unk>"] + sorted(
-        set("a an the of on in at red fox misty pine forest dawn film still landscape "
-            "calibration full body centered isolated plain flat pure green background "
-            "owl night sky".split())
+    text = (
+        "a an the of on in at red fox misty pine forest dawn film still landscape "
+        "calibration full body centered isolated plain flat pure green background owl night sky"
     )
+    words = ["<pad>", "</s>", "<unk>", *sorted(set(text.split(" ")))]
     vocab = {w: i for i, w in enumerate(words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -7,9 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from shotcraft.media.probe import probe
 

@@ -30,9 +30,7 @@ def _one_thread() -> None:
 
 
 @pytest.fixture(scope="session")
-def family_models(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path
-) -> dict[str, Path]:
+def family_models(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, Path]:
     """One tiny pipeline per family, saved with safetensors (built once per session)."""
     from tests.tiny_model import build_tiny_flux, build_tiny_sd3, build_tiny_sdxl
 
@@ -91,9 +89,7 @@ def test_each_family_is_painted_at_its_native_area_with_its_own_arguments(
 ) -> None:
     import torch
 
-    b = _backend(
-        family_models[family], steps=2, guidance=3.0, negative="blurry", strength=0.5
-    )
+    b = _backend(family_models[family], steps=2, guidance=3.0, negative="blurry", strength=0.5)
     info = b.info
     assert info.family.name == family
     calls = spy(b.pipe)

@@ -134,7 +134,7 @@ class DiffusersBackend(ModelBackend):
 
     @property
     def device_class(self) -> str:
-        """"cuda", "mps" or "cpu", without torch (it goes into cache keys)."""
+        """ "cuda", "mps" or "cpu", without torch (it goes into cache keys)."""
         if self._device is not None:
             return self._device.split(":")[0]
         return families.device_class(self.device_request)
@@ -206,7 +206,7 @@ class DiffusersBackend(ModelBackend):
         try:
             pipe = AutoPipelineForText2Image.from_pretrained(m.id, **kwargs)
         except (OSError, ValueError) as e:
-            if not local and not self.download:
+            if not local and families.is_hub_id(m.id) and not self.download:
                 raise BackendUnavailable(
                     f"model '{m.id}' is not downloaded; fetch it once with "
                     f"`shotcraft render --download SHOT` (or `huggingface-cli download {m.id}`)"
@@ -299,9 +299,7 @@ class DiffusersBackend(ModelBackend):
                         local_files_only=not self.download,
                     )
                 except (OSError, ValueError) as e:
-                    raise _unloadable(
-                        f"motion adapter '{self.model.motion_adapter}'", e
-                    ) from None
+                    raise _unloadable(f"motion adapter '{self.model.motion_adapter}'", e) from None
                 pipe = AnimateDiffVideoToVideoPipeline.from_pipe(self.pipe, motion_adapter=adapter)
                 if self.placement == "whole":
                     pipe.to(self.device)

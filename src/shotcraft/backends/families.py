@@ -133,7 +133,7 @@ def i2i_allowed(rule: I2IRule, steps: int, strength: float) -> str:
     grid = [round(s / 100, 2) for s in range(1, 101)]
     ok_strength = [s for s in grid if not i2i_problem(rule, steps, s)]
     parts = []
-    if ok_steps is not None and 0.0 < strength:
+    if ok_steps is not None and strength > 0.0:
         parts.append(f"steps >= {ok_steps} at strength {strength:g}")
     if ok_strength:
         lo, hi = ok_strength[0], ok_strength[-1]
@@ -142,13 +142,18 @@ def i2i_allowed(rule: I2IRule, steps: int, strength: float) -> str:
 
 
 # --- recognising a model -----------------------------------------------------------------
+def is_hub_id(model_id: str) -> bool:
+    """Whether `model_id` reads as a hub id ("org/name"), not as a path to a folder."""
+    return model_id.count("/") == 1 and not model_id.startswith((".", "/", "~"))
+
+
 def model_folder(model_id: str, revision: str | None = None) -> Path | None:
     """The folder holding the model's config files: a local folder, or the hub cache's
     snapshot when the hub id was downloaded before (nothing is fetched)."""
     folder = Path(model_id).expanduser()
     if folder.is_dir():
         return folder
-    if model_id.count("/") != 1 or model_id.startswith((".", "/", "~")):
+    if not is_hub_id(model_id):
         return None
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -356,7 +361,7 @@ def choose_placement(
 
 # --- the device, without torch -----------------------------------------------------------
 def device_class(request: str) -> str:
-    """"cuda", "mps" or "cpu": where `request` ("auto", "cpu", "cuda", "cuda:1" ...) will run,
+    """ "cuda", "mps" or "cpu": where `request` ("auto", "cpu", "cuda", "cuda:1" ...) will run,
     found without importing torch (cache keys need it in sketch and status)."""
     if request != "auto":
         return request.split(":")[0]

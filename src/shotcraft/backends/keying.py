@@ -43,7 +43,10 @@ def key_out(img: Image.Image) -> Keyed:
         return _opaque(rgb, key_t, 0.0, "the sprite's border is black, not the key colour")
     angle = _angle_deg(rgb, key)
     tol = float(np.clip(np.percentile(angle[ring], 90) + 2.0, 4.0, 12.0))
-    keyness = np.clip((tol + SOFTNESS_DEG - angle) / SOFTNESS_DEG, 0.0, 1.0)
+    # the same noise turns a dark pixel's hue further: shadows get a wider tolerance
+    darker = float(np.linalg.norm(key)) / (np.linalg.norm(rgb, axis=-1) + 1e-6)
+    tol_px = tol * np.clip(darker, 1.0, 3.0)
+    keyness = np.clip((tol_px + SOFTNESS_DEG - angle) / SOFTNESS_DEG, 0.0, 1.0)
     keyness[rgb.max(axis=-1) < 24.0] = 0.0  # near black: no reliable hue, treat as subject
     border_keyed = float((keyness[ring] > 0.5).mean())
     if border_keyed < BORDER_KEYED_MIN:
@@ -101,14 +104,14 @@ def _connected_to_border(mask: np.ndarray) -> np.ndarray:
     bh, bw = -(-h // f), -(-w // f)
     padded = np.ones((bh * f, bw * f), bool)
     padded[:h, :w] = mask
-    small = padded.reshape(bh, f, bw, f).all(axis=(1, 3))
+    small = np.asarray(padded.reshape(bh, f, bw, f).all(axis=(1, 3)), bool)
     reach = _flood(small, _border_seed(small))
     seed = np.repeat(np.repeat(reach, f, axis=0), f, axis=1)[:h, :w] & mask
     return _flood(mask, seed | _border_seed(mask), max_steps=3 * f)
 
 
 def _border_seed(mask: np.ndarray) -> np.ndarray:
-    return mask & _ring(*mask.shape, 1)
+    return mask & _ring(mask.shape[0], mask.shape[1], 1)
 
 
 def _flood(mask: np.ndarray, seed: np.ndarray, max_steps: int | None = None) -> np.ndarray:

@@ -29,6 +29,17 @@ class Device(str, Enum):
     mps = "mps"
 
 
+DownloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--download", help="Let the model be fetched from the hub (default: local files only)."
+    ),
+]
+VerboseModelOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Let the model libraries' own output through."),
+]
+
 app = typer.Typer(
     name="shotcraft",
     help=(
@@ -172,6 +183,8 @@ def render(
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
+    download: DownloadOpt = False,
+    verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -180,7 +193,15 @@ def render(
 
     out = Output(quiet, json_)
     settings = _settings(
-        project, cache, out, force=force, preset=preset, model=model, device=device.value
+        project,
+        cache,
+        out,
+        force=force,
+        preset=preset,
+        model=model,
+        device=device.value,
+        download=download,
+        verbose=verbose,
     )
     _run_each(shots, settings, out, lambda ctx: run(ctx, settings, budget=budget))
 
@@ -295,6 +316,8 @@ def calibrate(
         Device, typer.Option("--device", help="Where the diffusers model runs.")
     ] = Device.auto,
     cache: CacheOpt = None,
+    download: DownloadOpt = False,
+    verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -313,7 +336,7 @@ def calibrate(
         from shotcraft.backends.base import ModelBackend
         from shotcraft.spec.model import ModelSpec
 
-        backend = get_backend(ModelSpec(id=model), device.value)
+        backend = get_backend(ModelSpec(id=model), device.value, download=download, verbose=verbose)
         if not isinstance(backend, ModelBackend):
             raise AssertionError("a model id always gives a model backend")
         rates = cost.model_rates(root, backend, out, again=True)

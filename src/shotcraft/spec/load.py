@@ -157,13 +157,22 @@ def _size(c: Checker, tbl: dict[str, Any], path: str) -> Any:
     return v
 
 
+_MODEL_KEYS = (
+    "id",
+    "revision",
+    "steps",
+    "guidance",
+    "negative",
+    "strength",
+    "every",
+    "motion_adapter",
+    "offload",
+    "matting",
+)
+
+
 def _model(c: Checker, raw: Any) -> Any:
-    t = c.table(
-        raw,
-        "model",
-        ("id", "revision", "steps", "guidance", "negative", "strength", "every", "motion_adapter")
-        + ("offload", "matting"),
-    )
+    t = c.table(raw, "model", _MODEL_KEYS)
     if t is None:
         return None
     mid = c.string(t, "id", "model")

@@ -33,6 +33,8 @@ class Settings:
     preset: str | None = None
     model: str | None = None
     device: str = "auto"
+    download: bool = False  # a model may be fetched from the hub (else local files only)
+    verbose: bool = False  # let the model libraries' own output through
     reporter: Reporter = field(default_factory=SilentReporter)
 
     def upstream(self) -> Settings:

@@ -26,7 +26,9 @@ def render_estimate(
     layout = plan(shot, ctx.state.pick if pick is None else pick)
     motion = compute_motion(shot, layout)
     size = render_size(shot, preset)
-    backend = get_backend(shot.model, settings.device)
+    backend = get_backend(
+        shot.model, settings.device, download=settings.download, verbose=settings.verbose
+    )
     lp = plan_layers(backend, shot, layout, motion, preset.scale, size[1])
     cache = settings.cache
     plate_cached = cache.contains(lp.plate_spec)
@@ -66,7 +68,9 @@ def render_estimate(
     ]
     for spec, px in todo:
         if spec.get("backend") == backend.name and not cache.contains(spec):
-            paint += cost.denoise_seconds(mrates, painter.steps("t2i"), painter.paint_size(px), "t2i")
+            paint += cost.denoise_seconds(
+                mrates, painter.steps("t2i"), painter.paint_size(px), "t2i"
+            )
     harmonize = 0.0
     if preset.harmonize:
         keys = len(key_frames(motion, model.every))

@@ -61,7 +61,9 @@ def render(ctx: ShotContext, settings: Settings, budget: float | None = None) ->
     t0 = time.perf_counter()
     shot, preset, paths = ctx.shot, ctx.preset, ctx.paths
     # 1. Check inputs: the backend must be usable before anything else happens.
-    backend = get_backend(shot.model, settings.device)
+    backend = get_backend(
+        shot.model, settings.device, download=settings.download, verbose=settings.verbose
+    )
     t_backend = time.perf_counter() - t0
     backend_id = {
         "name": backend.name,
