@@ -311,3 +311,36 @@ def build_tiny_motion_adapter(folder: Path, seed: int = 0) -> Path:
     out = folder / "tiny-motion-adapter"
     adapter.save_pretrained(out, safe_serialization=True)
     return out
+
+
+def build_tiny_segmenter(folder: Path, seed: int = 0) -> Path:
+    """A tiny random SegFormer (labels background and subject) for `model.matting`."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    torch.manual_seed(seed)
+    labels = {0: "background", 1: "subject"}
+    model = SegformerForSemanticSegmentation(
+        SegformerConfig(
+            num_encoder_blocks=1,
+            depths=[1],
+            sr_ratios=[1],
+            hidden_sizes=[8],
+            patch_sizes=[7],
+            strides=[4],
+            num_attention_heads=[1],
+            mlp_ratios=[2],
+            decoder_hidden_size=8,
+            num_labels=2,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+        )
+    )
+    out = folder / "tiny-segmenter"
+    model.save_pretrained(out)
+    try:
+        from transformers import SegformerImageProcessor as Processor
+    except ImportError:  # pragma: no cover (transformers without torchvision)
+        from transformers import SegformerImageProcessorPil as Processor  # type: ignore
+    Processor(size={"height": 64, "width": 64}).save_pretrained(out)
+    return out

@@ -158,6 +158,38 @@ def test_a_loaded_model_is_freed_with_its_backend(family_models: dict[str, Path]
     assert backend() is None and pipe() is None  # the step hook holds the backend weakly
 
 
+def test_a_matting_model_cuts_sprites_out_instead_of_the_key(
+    family_models: dict[str, Path], spy: Spy, tmp_path: Path
+) -> None:
+    import numpy as np
+    from transformers import pipeline
+
+    from shotcraft.layout.planner import SubjectLayout
+    from shotcraft.spec.model import Subject
+    from tests.tiny_model import build_tiny_segmenter
+
+    segmenter = build_tiny_segmenter(tmp_path)
+    b = _backend(family_models["sd"], steps=2, matting=str(segmenter))
+    spy(b.pipe, fake=_blank)  # a flat grey "painting": the key would find no subject
+    sl = SubjectLayout("fox", "box", 0.5, 0.3, 0.2, 0.5, True, False, "hint", ())
+    sprite = b.sprite(Subject(id="fox", prompt="a red fox"), sl, 90)
+    assert sprite.mode == "RGBA" and sprite.size == (45, 90)
+    painted = Image.new("RGB", b.paint_size((45, 90)), (90, 90, 90))
+    want = np.zeros(painted.size[::-1], np.uint8)
+    for seg in pipeline("image-segmentation", model=str(segmenter))(painted):
+        if seg["label"] != "background":
+            want = np.maximum(want, np.asarray(seg["mask"].convert("L")))
+    assert (np.asarray(b._matte(painted))[..., 3] == want).all()
+    # masks labelled background are left out, the others united
+    half = Image.fromarray(np.tile((np.arange(60) < 30).astype(np.uint8) * 255, (40, 1)))
+    b._matting = lambda img: [
+        {"label": "background", "mask": Image.new("L", (60, 40), 255)},
+        {"label": "fox", "mask": half},
+    ]
+    alpha = np.asarray(b._matte(Image.new("RGB", (60, 40))))[..., 3]
+    assert (alpha[:, :30] == 255).all() and (alpha[:, 30:] == 0).all()
+
+
 MODEL_SHOT = """\
 version = 1
 [shot]

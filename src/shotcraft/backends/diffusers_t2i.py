@@ -548,7 +548,7 @@ class DiffusersBackend(ModelBackend):
                         "image-segmentation",
                         model=self.model.matting,
                         device=self.device,
-                        model_kwargs={"local_files_only": not self.download},
+                        local_files_only=not self.download,
                     )
                 except (OSError, ValueError) as e:
                     raise _unloadable(f"matting model '{self.model.matting}'", e) from None
