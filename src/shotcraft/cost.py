@@ -8,13 +8,11 @@ the real render loop.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +58,62 @@ class RenderEstimate:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """Model calls of one kind a render will make: `calls` calls of `steps` denoiser steps at
+    paint size `size`, each step over `frames` frames (video)."""
+
+    what: str  # "plate", "sprite:fox", "harmonize", "video"
+    kind: str  # "t2i", "i2i", "v2v"
+    size: tuple[int, int]
+    steps: int
+    calls: int = 1
+    frames: int = 1
+
+    @property
+    def evaluations(self) -> int:
+        return self.steps * self.calls
+
+
+def with_model(
+    base: RenderEstimate,
+    mrates: dict[str, float] | None,
+    calls: tuple[ModelCall, ...],
+    model_id: str,
+    loaded: bool,
+) -> RenderEstimate:
+    """The procedural estimate plus the model's calls priced at its rates (or, with no rates
+    yet, the calls counted and the time left out, said in the note)."""
+    evaluations = sum(c.evaluations for c in calls)
+    if mrates is None:
+        return replace(
+            base,
+            denoiser_calls=evaluations,
+            note=f"the model's time is not included: run `shotcraft calibrate --model {model_id}`",
+        )
+    parts = {"painting": 0.0, "harmonize": 0.0, "video": 0.0}
+    for c in calls:
+        if c.kind == "v2v":
+            seconds = c.calls * c.steps * c.frames * denoise_seconds(mrates, 1, c.size)
+        else:
+            seconds = c.calls * denoise_seconds(mrates, c.steps, c.size, c.kind)
+        parts["painting" if c.kind == "t2i" else "harmonize" if c.kind == "i2i" else "video"] += (
+            seconds
+        )
+    # loading (importing torch and diffusers, reading weights) only when this process must
+    load = 0.0 if loaded else float(mrates.get("load_s", 0.0))
+    if parts["painting"]:
+        load += float(mrates.get("warmup_t2i_s", 0.0))
+    if parts["harmonize"]:
+        load += float(mrates.get("warmup_i2i_s", 0.0))
+    return replace(
+        base,
+        seconds=base.seconds + load + sum(parts.values()),
+        denoiser_calls=evaluations,
+        breakdown={**base.breakdown, "model_load": load, **parts},
+    )
+
+
 def _synthetic_shot() -> Any:
     from shotcraft.spec.model import Background, Camera, CameraKey, Shot, Subject, SubjectKey
 
@@ -96,11 +150,11 @@ def _synthetic_shot() -> Any:
 
 def _measure(encoder_preset: str) -> dict[str, float]:
     from shotcraft.backends.procedural import ProceduralBackend
-    from shotcraft.draw.compositor import Compositor, frames_in_order
-    from shotcraft.draw.yuv import YuvCompositor
+    from shotcraft.draw.compositor import Compositor
     from shotcraft.layout.planner import plan, plate_size
-    from shotcraft.media.encode import EncoderSettings, VideoWriter
+    from shotcraft.media.encode import EncoderSettings
     from shotcraft.motion.track import compute_motion
+    from shotcraft.stages.frames import drawn_frames, encode
 
     shot = _synthetic_shot()
     backend = ProceduralBackend()
@@ -121,7 +175,6 @@ def _measure(encoder_preset: str) -> dict[str, float]:
     for i in range(n):
         comp.frame_array(motion, i)
     composite = (time.perf_counter() - t0) / n / mpix
-    yuv = YuvCompositor(comp)  # the render loop's own path
 
     def pipeline(frames: int) -> float:
         """Seconds to draw and encode the shot's first `frames` frames: the median of a few
@@ -131,10 +184,13 @@ def _measure(encoder_preset: str) -> dict[str, float]:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = EncoderSettings(preset=encoder_preset, gop=24)
                 t0 = time.perf_counter()
-                with VideoWriter(Path(tmp) / "c.mp4", CAL_SIZE, shot.fps, settings) as w:
-                    workers = min(2, os.cpu_count() or 1)
-                    for frame in frames_in_order(partial(yuv.frame_at, motion), frames, workers):
-                        w.write(frame)
+                encode(
+                    drawn_frames(comp, motion, frames),
+                    Path(tmp) / "c.mp4",
+                    CAL_SIZE,
+                    shot.fps,
+                    settings,
+                )
                 times.append(time.perf_counter() - t0)
         return statistics.median(times)
 

@@ -62,8 +62,11 @@ def write_bytes(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+def write_json(path: Path, obj: Any, compact: bool = False) -> None:
+    """JSON for people (indented), or `compact` for large machine-read files (motion.json:
+    indenting tens of thousands of per-frame values took longer than computing them)."""
+    text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=2)
+    write_bytes(path, (text + "\n").encode())
 
 
 def canonical_json(obj: Any) -> bytes:

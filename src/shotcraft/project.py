@@ -131,6 +131,13 @@ def shot_digest(shot: Shot) -> Inputs:
     return Inputs(spec, parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Staleness:
+    reason: str  # "never run", "changed: seed, camera.keys", "clip.mp4 is missing", ...
+    changed: tuple[str, ...] = ()  # the input parts that changed, all of them
+    never_run: bool = False
+
+
 class State:
     """state.json: per stage, the digest of its inputs and the files it wrote.
 
@@ -158,19 +165,24 @@ class State:
         return self.why_stale(name, inputs) is None
 
     def why_stale(self, name: str, inputs: str) -> str | None:
+        st = self.staleness(name, inputs)
+        return None if st is None else st.reason
+
+    def staleness(self, name: str, inputs: str) -> Staleness | None:
+        """Why stage `name` is not current for `inputs`, or None when it is."""
         st = self.data["stages"].get(name)
         if not st:
-            return "never run"
+            return Staleness("never run", never_run=True)
         if st.get("inputs") != inputs:
             old, new = st.get("parts"), getattr(inputs, "parts", None)
             changed = changed_parts(old, new) if old and new else []
             if not changed:
-                return "inputs changed"
+                return Staleness("inputs changed")
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            return "changed: " + ", ".join(changed[:3]) + more
+            return Staleness("changed: " + ", ".join(changed[:3]) + more, tuple(changed))
         missing = [p for p in st.get("outputs", []) if not (self.paths.root / p).exists()]
         if missing:
-            return f"{missing[0]} is missing"
+            return Staleness(f"{missing[0]} is missing")
         return None
 
     def record(self, name: str, inputs: str, outputs: list[Path], **extra: Any) -> None:

@@ -83,6 +83,20 @@ class ModelBackend(ABC):
     def device(self) -> str:
         """The resolved device ("cpu", "cuda", ...); loads nothing, imports torch."""
 
+    def same_weights(self, other: ModelBackend) -> bool:
+        """Whether `other` paints with the very weights this one would load."""
+        return (
+            type(self) is type(other)
+            and self.identity == other.identity
+            and self.model.revision == other.model.revision
+            and self.device_request == other.device_request
+        )
+
+    def borrow(self, other: ModelBackend) -> None:
+        """Use `other`'s loaded components instead of loading them again (see BackendPool);
+        a backend that cannot share loads its own."""
+        return None
+
     # --- sizes and steps ---------------------------------------------------------------
     @abstractmethod
     def size_multiple(self) -> int:

@@ -126,6 +126,11 @@ class DiffusersBackend(ModelBackend):
         self._matting: Any = None
         self.placement = ""  # "whole", "model" or "sequential" once loaded
         self._procedural = ProceduralBackend()
+        self._lender: DiffusersBackend | None = None  # whose loaded pipeline this one uses
+
+    def borrow(self, other: ModelBackend) -> None:
+        if isinstance(other, DiffusersBackend):
+            self._lender = other
 
     # --- what the model is -------------------------------------------------------------
     @property
@@ -179,6 +184,11 @@ class DiffusersBackend(ModelBackend):
 
     @property
     def pipe(self) -> Any:
+        if self._t2i is None and self._lender is not None:
+            self._t2i = self._lender.pipe  # its denoiser hook counts the lender's steps
+            self._device = self._lender.device
+            self._info = self._info or self._lender._info
+            self.placement = self._lender.placement
         if self._t2i is None:
             t0 = time.perf_counter()  # diffusers imports its pipelines lazily: count them too
             with self._quiet():

@@ -66,12 +66,14 @@ def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> A
 
 
 def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
+    """Each shot in order through the stage runner: `step(pipeline)` runs the stage asked."""
     from shotcraft.stages.common import load_context
+    from shotcraft.stages.pipeline import Pipeline
 
     results = []
     for shot_file in shots:
         ctx = load_context(shot_file, settings)
-        result = step(ctx)
+        result = step(Pipeline(ctx, settings))
         results.append(result.to_json())
         if result.ran:
             outs = ", ".join(result.outputs)
@@ -99,17 +101,15 @@ def sketch(
     json_: JsonOpt = False,
 ) -> None:
     """Plan the layout: layout.json, storyboard.png and the render estimate (milliseconds)."""
-    from shotcraft.stages.sketch import sketch as run
-
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
 
-    def step(ctx: Any) -> Any:
-        r = run(ctx, settings, variants=variants)
+    def step(pipeline: Any) -> Any:
+        r = pipeline.sketch(variants=variants)
         if r.ran and "estimate" in r.details:
             e = r.details["estimate"]
             out.result(
-                f"{ctx.shot.id}: render estimate {e['seconds']:.1f}s "
+                f"{r.shot}: render estimate {e['seconds']:.1f}s "
                 f"({e['frames']} frames, {e['layers_to_make']} layers to make, "
                 f"{e['layers_cached']} cached"
                 + (f", {e['denoiser_calls']} denoiser calls" if e.get("denoiser_calls") else "")
@@ -149,11 +149,9 @@ def refine(
     json_: JsonOpt = False,
 ) -> None:
     """Plan the motion: motion.json (every frame's transforms) and a quarter-size animatic.mp4."""
-    from shotcraft.stages.refine import refine as run
-
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
-    _run_each(shots, settings, out, lambda ctx: run(ctx, settings, pick=pick, controls=controls))
+    _run_each(shots, settings, out, lambda p: p.refine(pick=pick, controls=controls))
 
 
 @app.command()
@@ -180,6 +178,14 @@ def render(
     device: Annotated[
         Device, typer.Option("--device", help="Where the diffusers backend runs.")
     ] = Device.auto,
+    previews: Annotated[
+        bool | None,
+        typer.Option(
+            "--previews/--no-previews",
+            help="Also make the storyboard and the animatic (default: the preset's `previews`).",
+            show_default=False,
+        ),
+    ] = None,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
@@ -188,8 +194,9 @@ def render(
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Render the clip (clip.mp4, render.json, clip.d); runs refine and sketch first if stale."""
-    from shotcraft.stages.render import render as run
+    """Render the clip (clip.mp4, render.json, clip.d); plans the layout and motion first if
+    they are stale (previews only with --previews)."""
+    from shotcraft.backends import BackendPool
 
     out = Output(quiet, json_)
     settings = _settings(
@@ -200,10 +207,9 @@ def render(
         preset=preset,
         model=model,
         device=device.value,
-        download=download,
-        verbose=verbose,
+        backends=BackendPool(download=download, verbose=verbose),
     )
-    _run_each(shots, settings, out, lambda ctx: run(ctx, settings, budget=budget))
+    _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
 
 
 @app.command()
@@ -271,7 +277,8 @@ def status(
     settings = _settings(project, cache, out)
     rows = [shot_status(s, settings) for s in shots]
     if json_:
-        out.emit_json(rows if len(rows) != 1 else rows[0])
+        data = [r.to_json() for r in rows]
+        out.emit_json(data if len(data) != 1 else data[0])
         return
     from rich import box
     from rich.table import Column, Table
@@ -289,16 +296,17 @@ def status(
     for r in rows:
         # each cell says what; below the table, why: the first stale stage's reason (the
         # stages after it are stale because of it)
-        words = [r["stages"][s].split(" (", 1) for s in stages]
-        why = next((w[1].rstrip(")") for w in words if len(w) > 1), None)
-        if why:
-            parts = why.removeprefix("changed: ")
-            reasons.append(f"{r['shot']}: " + (f"{parts} changed" if parts != why else why))
+        first = next((r.stages[s] for s in stages if r.stages[s].reason), None)
+        if first is not None and first.changed:
+            more = f" and {len(first.changed) - 3} more" if len(first.changed) > 3 else ""
+            reasons.append(f"{r.shot}: {', '.join(first.changed[:3])}{more} changed")
+        elif first is not None:
+            reasons.append(f"{r.shot}: {first.reason}")
         table.add_row(
-            r["shot"],
-            *(w[0] for w in words),
-            f"{r['estimate_seconds']:.1f}s",
-            f"{r['layers_cached']}/{r['layers']} cached",
+            r.shot,
+            *(r.stages[s].state for s in stages),
+            f"{r.estimate.seconds:.1f}s",
+            f"{r.layers_cached}/{r.layers} cached",
         )
     out.out.print(table)
     for line in reasons:

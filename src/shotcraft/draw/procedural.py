@@ -98,7 +98,7 @@ def plate(
     top, horizon_c = cols[0], cols[1]
     horizon = 0.6
     sky_t = np.clip(y / horizon, 0, 1) ** np.float32(0.8)
-    img = np.broadcast_to(_mix(top, horizon_c, sky_t), (h, w, 3)).astype(np.float32)
+    sky_rows = _mix(top, horizon_c, sky_t).astype(np.float32)  # (h, 1, 3): one colour a row
     # a hint of haze over everything near the horizon line (every layer gets it)
     hz = (np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35).astype(np.float32)
 
@@ -113,8 +113,13 @@ def plate(
         sun_c = np.minimum(horizon_c * 1.15 + 40, 255).astype(np.float32)
         glow = np.exp(-((d / 0.18) ** 2)) * 0.45 + (d < 0.045) * np.float32(0.9)
         glow = np.clip(glow, 0, 1)[..., None].astype(np.float32)
-        img[r0:r1] = _mix(img[r0:r1], sun_c, glow)
-    sky = Image.fromarray(np.clip(_mix(img, horizon_c, hz), 0, 255).astype(np.uint8))
+    # rows the sun does not reach are one colour: computed once a row, then repeated
+    sky_px = np.empty((h, w, 3), dtype=np.uint8)
+    sky_px[:] = np.clip(_mix(sky_rows, horizon_c, hz), 0, 255).astype(np.uint8)
+    if r1 > r0:
+        sunlit = _mix(np.broadcast_to(sky_rows[r0:r1], (r1 - r0, w, 3)), sun_c, glow)
+        sky_px[r0:r1] = np.clip(_mix(sunlit, horizon_c, hz[r0:r1]), 0, 255).astype(np.uint8)
+    sky = Image.fromarray(sky_px)
     layers = [PlateLayer(sky, SKY_PARALLAX)]
 
     # ridges from far to near: higher and hazier far away, darker and lower near
@@ -129,12 +134,16 @@ def plate(
         c = ridge_cols[r % len(ridge_cols)] if ridge_cols else _mix(horizon_c * 0.8, dark, f)
         c = _mix(c, horizon_c, haze * (1.0 - f)).astype(np.float32)
         top_px = (profile * h).astype(np.float32)[None, :]
-        shade = np.clip((rows - top_px) / (0.5 * h), 0, 1)[..., None]
-        rgb = _mix(c + (c * np.float32(0.75) - c) * shade, horizon_c, hz)
+        # rows above the highest crest are transparent: only the rows below are computed
+        r0 = min(h, max(0, int(np.floor(top_px.min())) - 1))
+        below = rows[r0:]
+        shade = np.clip((below - top_px) / (0.5 * h), 0, 1)[..., None]
+        rgb = _mix(c + (c * np.float32(0.75) - c) * shade, horizon_c, hz[r0:])
         # coverage of each pixel row [r, r + 1) by the ridge below its crest: smooth edges
-        alpha = np.clip(rows + 1.0 - top_px, 0, 1)[..., None] * 255.0
-        rgba = np.concatenate([rgb, alpha], axis=2)
-        ridge = Image.fromarray(np.clip(rgba + 0.5, 0, 255).astype(np.uint8), "RGBA")
+        alpha = np.clip(below + 1.0 - top_px, 0, 1)[..., None] * 255.0
+        rgba = np.zeros((h, w, 4), dtype=np.uint8)
+        rgba[r0:] = np.clip(np.concatenate([rgb, alpha], axis=2) + 0.5, 0, 255).astype(np.uint8)
+        ridge = Image.fromarray(rgba, "RGBA")
         layers.append(PlateLayer(ridge, ridge_parallax(r, ridges)))
     return Plate(tuple(layers))
 

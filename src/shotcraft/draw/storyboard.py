@@ -162,3 +162,103 @@ def contact_sheet(images: list[Image.Image], labels: list[str], width: int = 128
         sheet.paste(im, (pad, y + head))
         y += im.height + head + pad
     return sheet
+
+
+class Animatic:
+    """Animatic frames drawn straight into I420 at preview size: the plate through the native
+    compositor, each subject a stand-in sprite (a tinted box with a notch on the side it
+    faces, turning with its gait), its name and the timecode blended on top. The pictures
+    are those of `draw_stand_ins`, made once as sprites instead of drawn every frame."""
+
+    GLYPHS = "0123456789:# "
+
+    def __init__(
+        self,
+        plate: Plate | Image.Image,
+        size: tuple[int, int],
+        motion: MotionTrack,
+        aspects: dict[str, float],
+        colors: Colors,
+    ) -> None:
+        from dataclasses import replace
+
+        from shotcraft.draw.yuv import YuvCompositor
+
+        h = size[1]
+        self.size = size
+        # stand-ins cast no shadow; each is drawn at the tallest it gets on screen
+        self.motion = replace(
+            motion, subjects=tuple(replace(s, shadow=False) for s in motion.subjects)
+        )
+        sprites = {}
+        for s in motion.subjects:
+            tallest = float(s.height.max()) * h if len(s.height) else 8.0
+            sh = max(8, min(4 * h, round(tallest)))
+            sprites[s.id] = _stand_in(colors.get(s.id, LABEL), aspects.get(s.id, 1.0), sh, h)
+        self.yuv = YuvCompositor(Compositor(plate, size, sprites))
+        self.names = {s.id: _text_piece(s.id, max(9, h // 22)) for s in motion.subjects}
+        self.glyphs = {c: _text_piece(c, max(9, h // 14)) for c in self.GLYPHS}
+        # digits share one width, so the timecode does not jitter; the outline overlaps
+        digit = max(self.glyphs[c].shape[1] for c in "0123456789")
+        self.advance = {
+            c: (digit if c.isdigit() else g.shape[1]) - 4 for c, g in self.glyphs.items()
+        }
+
+    def frame(self, i: int) -> np.ndarray:
+        w, h = self.size
+        st = frame_state(self.motion, i)
+        out = self.yuv.frame(st)
+        for s in st.subjects:
+            if s.opacity <= 0 or s.height <= 0:
+                continue
+            piece = self.names[s.id]
+            x = round(s.sx * w - piece.shape[1] / 2)
+            _blend_clipped(out, piece, x, round(s.sy * h - s.height * h - 2) - piece.shape[0])
+        secs, ff = divmod(i, self.motion.fps)
+        mm, ss = divmod(secs, 60)
+        x = 4
+        for c in f"{mm:02d}:{ss:02d}:{ff:02d}  #{i}":
+            g = self.glyphs[c]
+            _blend_clipped(out, g, x, h - 4 - g.shape[0])
+            x += self.advance[c]
+        return out
+
+
+def _stand_in(
+    color: tuple[int, int, int], aspect: float, height: int, frame_height: int
+) -> Image.Image:
+    """The stand-in box as an RGBA sprite facing right (the compositor mirrors it)."""
+    width = max(2, round(height * aspect))
+    img = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    line = max(1, frame_height // 180)
+    d.rectangle((0, 0, width - 1, height - 1), fill=(*color, 90), outline=(*color, 255), width=line)
+    notch = max(2, frame_height // 90)
+    d.line((width - 1, height * 0.3, width - 1, height * 0.5), fill=(*INK, 255), width=notch)
+    return img
+
+
+def _text_piece(text: str, size: int) -> np.ndarray:
+    """`text` in the label style (white, dark outline) as a premultiplied RGBa array."""
+    f = font(size)
+    x0, y0, x1, y1 = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox(
+        (0, 0), text, font=f, stroke_width=2
+    )
+    img = Image.new("RGBA", (max(1, round(x1 - x0)), max(1, round(y1 - y0))), (0, 0, 0, 0))
+    ImageDraw.Draw(img).text(
+        (-x0, -y0), text, fill=(*LABEL, 255), font=f, stroke_width=2, stroke_fill=(*INK, 255)
+    )
+    return np.ascontiguousarray(np.asarray(img.convert("RGBa")))
+
+
+def _blend_clipped(frame: np.ndarray, piece: np.ndarray, x: int, y: int) -> None:
+    """kernels.blend, with the piece cut to the frame."""
+    from shotcraft.draw import kernels
+
+    H, W = frame.shape[0] * 2 // 3, frame.shape[1]
+    ph, pw = piece.shape[:2]
+    cx0, cy0 = max(0, -x), max(0, -y)
+    cx1, cy1 = min(pw, W - x), min(ph, H - y)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    kernels.blend(frame, piece[cy0:cy1, cx0:cx1], x + cx0, y + cy0)

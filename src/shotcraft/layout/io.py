@@ -57,7 +57,12 @@ def layout_to_json(
 
 
 def read_layout(path: Path) -> Layout:
-    d = read_artifact(path, LAYOUT_SCHEMA, "sketch")
+    return layout_from_json(read_artifact(path, LAYOUT_SCHEMA, "sketch"))
+
+
+def layout_from_json(d: dict[str, Any]) -> Layout:
+    """The layout as layout.json holds it (the runner hands this value forward, so a stage
+    sees the same numbers whether it got them in memory or from the file)."""
     subjects = tuple(
         SubjectLayout(
             id=s["id"],

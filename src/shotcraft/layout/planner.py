@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shotcraft.layout.hints import SIZES, parse_place
+from shotcraft.geometry import even_size
 from shotcraft.spec.model import SHAPES, Shot, Subject, SubjectKey
+from shotcraft.spec.place import SIZES
 
 SHAPE_ASPECT = {
     "circle": 1.0,
@@ -83,9 +84,7 @@ def aspect_of(subject: Subject) -> float:
 
 
 def plate_size(shot: Shot) -> tuple[int, int]:
-    w, h = shot.size
-    e = shot.background.extent
-    return (round(w * e / 2) * 2, round(h * e / 2) * 2)
+    return even_size(shot.size, shot.background.extent, minimum=0)
 
 
 def ground_y(depth: float) -> float:
@@ -104,7 +103,7 @@ def plan(shot: Shot, variant: int = 0) -> Layout:
 
     drafts = []
     for subject in shot.subjects:
-        hint, _ = parse_place(subject.place)
+        hint = subject.hint
         aspect = aspect_of(subject)
         if subject.height is not None:
             height = subject.height

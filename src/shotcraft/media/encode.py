@@ -60,6 +60,17 @@ class EncoderSettings:
             }
         return {}
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> EncoderSettings:
+        """The settings `describe()` wrote (render.json's "encoder")."""
+        return cls(
+            codec=str(d["codec"]),
+            crf=int(d["crf"]),
+            preset=str(d["preset"]),
+            gop=int(d["gop"]),
+            pix_fmt=str(d["pix_fmt"]),
+        )
+
     def describe(self) -> dict[str, Any]:
         return {
             "codec": self.codec,

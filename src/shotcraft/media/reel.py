@@ -103,6 +103,13 @@ def _frame_range(part: ReelPart, info: VideoInfo, fps: int) -> tuple[int, int]:
     return start, max(start, end)
 
 
+def transition_overlaps(parts: list[ReelPart], fps: int) -> list[int]:
+    """Frames each part shares with the one before it (0 for the first part and for cuts)."""
+    return [0] + [
+        round(p.transition.duration * fps) if p.transition.kind != "cut" else 0 for p in parts[1:]
+    ]
+
+
 def _same_rate(a: Fraction, fps: int) -> bool:
     return abs(float(a) - fps) < 1e-3
 
@@ -121,9 +128,7 @@ def plan(
         else None
     )
     copyable = [allow_copy and _copyable(i, size, fps, reference) for i in infos]
-    overlaps = [0] + [
-        round(p.transition.duration * fps) if p.transition.kind != "cut" else 0 for p in parts[1:]
-    ]
+    overlaps = transition_overlaps(parts, fps)
     ops: list[Op] = []
     for n, part in enumerate(parts):
         fa, fb = ranges[n]

@@ -65,7 +65,11 @@ def motion_to_json(m: MotionTrack) -> dict[str, Any]:
 
 
 def read_motion(path: Path) -> MotionTrack:
-    d = read_artifact(path, MOTION_SCHEMA, "refine")
+    return motion_from_json(read_artifact(path, MOTION_SCHEMA, "refine"))
+
+
+def motion_from_json(d: dict[str, Any]) -> MotionTrack:
+    """The track as motion.json holds it (rounded as written: see layout_from_json)."""
     cams = d["camera"]
     camera = CameraTrack(
         pan_x=np.array([c["pan"][0] for c in cams]),

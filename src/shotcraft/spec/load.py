@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from shotcraft.errors import Problem, SpecError
-from shotcraft.layout.hints import WORDS, parse_place
 from shotcraft.spec.check import Checker
 from shotcraft.spec.model import (
     BACKGROUND_STYLES,
@@ -34,6 +33,7 @@ from shotcraft.spec.model import (
     TitleCard,
     Transition,
 )
+from shotcraft.spec.place import WORDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -316,17 +316,6 @@ def _subjects(c: Checker, raw: Any, duration: float) -> tuple[Subject, ...]:
                 c.fail(f"{sp}.id", f"'{sid}' is already used by subjects[{seen[sid]}]")
             seen.setdefault(sid, i)
         place = c.string(t, "place", sp, default="")
-        if isinstance(place, str):
-            _, unknown = parse_place(place)
-            if unknown:
-                vocabulary = sorted({w for phrase in WORDS for w in phrase.split()})
-                hints = [c.suggest(u, vocabulary) for u in unknown]
-                c.fail(
-                    f"{sp}.place",
-                    f"unknown word(s) {', '.join(repr(u) for u in unknown)}"
-                    + "".join(h for h in hints if h)
-                    + f" (allowed: {', '.join(WORDS)})",
-                )
 
         color = c.color(t["color"], f"{sp}.color") if "color" in t else None
         raw_keys = c.array(t.get("keys", []), f"{sp}.keys", MAX_KEYS) or []
@@ -350,21 +339,30 @@ def _subjects(c: Checker, raw: Any, duration: float) -> tuple[Subject, ...]:
                 face=c.choice(k, "face", kp, FACINGS, default=None),
             )
             keys.append(key)
-        out.append(
-            Subject(
-                id=sid,
-                prompt=c.string(t, "prompt", sp, default=""),
-                image=c.asset(t, "image", sp),
-                shape=c.choice(t, "shape", sp, SHAPES, default=None),
-                color=color,
-                place=place,
-                height=c.number(t, "height", sp, 0.01, 2.0, default=None),
-                depth=c.number(t, "depth", sp, 0.0, 1.0, default=0.5),
-                motion=c.choice(t, "motion", sp, GAITS, default="none"),
-                shadow=c.boolean(t, "shadow", sp, default=None),
-                keys=tuple(keys),
-            )
+        subject = Subject(
+            id=sid,
+            prompt=c.string(t, "prompt", sp, default=""),
+            image=c.asset(t, "image", sp),
+            shape=c.choice(t, "shape", sp, SHAPES, default=None),
+            color=color,
+            place=place if isinstance(place, str) else "",
+            height=c.number(t, "height", sp, 0.01, 2.0, default=None),
+            depth=c.number(t, "depth", sp, 0.0, 1.0, default=0.5),
+            motion=c.choice(t, "motion", sp, GAITS, default="none"),
+            shadow=c.boolean(t, "shadow", sp, default=None),
+            keys=tuple(keys),
         )
+        unknown = subject.hint.unknown
+        if unknown:
+            vocabulary = sorted({w for phrase in WORDS for w in phrase.split()})
+            hints = [c.suggest(u, vocabulary) for u in unknown]
+            c.fail(
+                f"{sp}.place",
+                f"unknown word(s) {', '.join(repr(u) for u in unknown)}"
+                + "".join(h for h in hints if h)
+                + f" (allowed: {', '.join(WORDS)})",
+            )
+        out.append(subject)
     return tuple(out)
 
 
@@ -463,6 +461,7 @@ _PRESET_KEYS = (
     "animatic_scale",
     "harmonize",
     "storyboard_steps",
+    "previews",
 )
 X264_PRESETS = (
     "ultrafast",
@@ -514,6 +513,7 @@ def load_preset(name: str) -> Preset:
         animatic_scale=c.number(t, "animatic_scale", "", 0.05, 1.0, default=0.25),
         harmonize=c.boolean(t, "harmonize", "", default=False),
         storyboard_steps=c.number(t, "storyboard_steps", "", 0, 100, default=0, integer=True),
+        previews=c.boolean(t, "previews", "", default=False),
     )
     if c.problems:
         raise SpecError(path, c.problems)

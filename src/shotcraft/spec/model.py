@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shotcraft.spec.place import PlaceHint, parse_place
+
 Color = tuple[int, int, int]
 Vec2 = tuple[float, float]
 
@@ -90,6 +92,10 @@ class Subject:
     motion: str = "none"
     shadow: bool | None = None
     keys: tuple[SubjectKey, ...] = ()
+    hint: PlaceHint = field(init=False, repr=False, compare=False)  # `place`, parsed
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hint", parse_place(self.place))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class Shot:
         """Everything about the shot that changes what is made (not where it came from)."""
         d = _plain(asdict(self))
         d.pop("source", None)
+        for s in d["subjects"]:
+            s.pop("hint", None)  # derived from `place`, which is there
         return d
 
 
@@ -175,6 +183,7 @@ class Preset:
     animatic_scale: float = 0.25
     harmonize: bool = False
     storyboard_steps: int = 0  # >0: diffusers paints storyboard stills with this many steps
+    previews: bool = False  # render also makes the storyboard and the animatic
 
 
 def _plain(v: Any) -> Any:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shotcraft.backends import BackendPool
 from shotcraft.errors import MissingInput, SpecError
+from shotcraft.geometry import even_size
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import Inputs, ShotPaths, State, shot_digest
 from shotcraft.spec import Preset, Shot, load_preset, load_shot
@@ -33,9 +35,9 @@ class Settings:
     preset: str | None = None
     model: str | None = None
     device: str = "auto"
-    download: bool = False  # a model may be fetched from the hub (else local files only)
-    verbose: bool = False  # let the model libraries' own output through
     reporter: Reporter = field(default_factory=SilentReporter)
+    # one backend object per model for everything these settings run (see BackendPool)
+    backends: BackendPool = field(default_factory=BackendPool, compare=False)
 
     def upstream(self) -> Settings:
         """Settings for the stages a stage runs first: --force applies to the stage asked for."""
@@ -120,8 +122,7 @@ def refine_inputs(ctx: ShotContext, pick: int) -> Inputs:
 
 
 def render_size(shot: Shot, preset: Preset) -> tuple[int, int]:
-    w, h = shot.size
-    return (max(16, round(w * preset.scale / 2) * 2), max(16, round(h * preset.scale / 2) * 2))
+    return even_size(shot.size, preset.scale, minimum=16)
 
 
 def _missing_since_sketch(shot_file: Path, error: SpecError, settings: Settings) -> None:

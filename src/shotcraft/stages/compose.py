@@ -10,7 +10,7 @@ from shotcraft.errors import MissingInput, Problem, SpecError, UsageError
 from shotcraft.media.audio import AudioTrack
 from shotcraft.media.encode import EncoderSettings
 from shotcraft.media.probe import probe
-from shotcraft.media.reel import ReelPart, assemble
+from shotcraft.media.reel import ReelPart, assemble, transition_overlaps
 from shotcraft.project import ShotPaths
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
@@ -37,14 +37,7 @@ def _relative(p: Path) -> str:
 def _clip_encoder(paths: ShotPaths) -> EncoderSettings | None:
     """The settings a clip was rendered with (render.json), so fresh GOPs match it."""
     try:
-        enc = json.loads(paths.render_json.read_text())["encoder"]
-        return EncoderSettings(
-            codec=enc["codec"],
-            crf=enc["crf"],
-            preset=enc["preset"],
-            gop=enc["gop"],
-            pix_fmt=enc["pix_fmt"],
-        )
+        return EncoderSettings.from_json(json.loads(paths.render_json.read_text())["encoder"])
     except (OSError, KeyError, ValueError, TypeError):
         return None
 
@@ -86,10 +79,10 @@ def compose(
     ]
     if missing and render_missing:
         from shotcraft.stages.common import load_context
-        from shotcraft.stages.render import render
+        from shotcraft.stages.pipeline import Pipeline
 
         for _, src in missing:
-            render(load_context(Path(str(src)), settings), settings)
+            Pipeline(load_context(Path(str(src)), settings), settings).render()
         missing = []
     if missing:
         sid, src = missing[0]
@@ -151,9 +144,7 @@ def compose(
     if reel.audio is not None:
         a = reel.audio
         audio = AudioTrack(a.file, a.volume, a.fade_in, a.fade_out)
-    overlaps = sum(
-        round(p.transition.duration * reel.fps) for p in parts[1:] if p.transition.kind != "cut"
-    )
+    overlaps = sum(transition_overlaps(parts, reel.fps))
     total = sum(round(d * reel.fps) for d in durations) - overlaps
     reel_encoder = FORMATS[kind]
     if kind == "mp4":

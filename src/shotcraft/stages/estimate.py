@@ -1,126 +1,121 @@
-"""The render estimate from the shot alone: layout and motion are computed in memory (ms)."""
+"""The render estimate: the work a render will do, counted once, then priced by `cost`.
+
+`work_units` counts frames to composite and encode, layers to make and every model call (at
+its paint size, with its real denoiser steps); the render stage reads the same units for its
+progress, and `cost` turns them into seconds with this machine's rates.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from dataclasses import dataclass
 
 from shotcraft import cost
-from shotcraft.backends import get_backend
-from shotcraft.backends.base import ModelBackend
-from shotcraft.layout.planner import plan
-from shotcraft.motion.track import compute_motion
+from shotcraft.backends.base import Backend, ModelBackend
+from shotcraft.cache import Cache
+from shotcraft.motion.track import MotionTrack
 from shotcraft.stages.common import Settings, ShotContext, render_size
 from shotcraft.stages.harmonize import key_frames
-from shotcraft.stages.layers import plan_layers
+from shotcraft.stages.layers import LayerPlan
 from shotcraft.stages.video_pass import VIDEO_CHUNK
 
 
+@dataclass(frozen=True, slots=True)
+class WorkUnits:
+    frames: int
+    size: tuple[int, int]
+    samples: int
+    plate_to_make: tuple[int, int] | None  # None: the plate is in the cache
+    sprites_to_make: int
+    layers_cached: int
+    paints: tuple[cost.ModelCall, ...]  # model calls, layers first
+    layer_steps: int  # denoiser evaluations of the layers still to paint (a progress total)
+
+    @property
+    def denoiser_calls(self) -> int:
+        return sum(p.evaluations for p in self.paints)
+
+
+def work_units(
+    ctx: ShotContext, backend: Backend, lp: LayerPlan, motion: MotionTrack, cache: Cache
+) -> WorkUnits:
+    shot, preset = ctx.shot, ctx.preset
+    size = render_size(shot, preset)
+    plate_cached = cache.contains(lp.plate_spec)
+    sprites_cached = sum(cache.contains(s) for s in lp.sprite_specs.values())
+    paints: list[cost.ModelCall] = []
+    if isinstance(backend, ModelBackend):
+        model = backend.model
+        # sprites are painted at least 64 px (see the backend's sprite())
+        layers = [("plate", lp.plate_spec, lp.plate_size)] + [
+            (f"sprite:{sid}", spec, (max(64, round(h * lp.sprite_aspects[sid])), max(64, h)))
+            for sid, spec in lp.sprite_specs.items()
+            for h in [lp.sprite_heights[sid]]
+        ]
+        for what, spec, px in layers:
+            if spec.get("backend") == backend.name and not cache.contains(spec):
+                paints.append(
+                    cost.ModelCall(what, "t2i", backend.paint_size(px), backend.steps("t2i"))
+                )
+        if preset.harmonize:
+            # assumed not cached: their keys are the composites' digests, known only later
+            keys = len(key_frames(motion, model.every))
+            paints.append(
+                cost.ModelCall(
+                    "harmonize", "i2i", backend.paint_size(size), backend.harmonize_steps(), keys
+                )
+            )
+        if backend.has_video_pass:
+            chunks = -(-motion.frames // VIDEO_CHUNK)
+            # all frames of a chunk go through the denoiser together: one evaluation a step
+            paints.append(
+                cost.ModelCall(
+                    "video",
+                    "v2v",
+                    backend.paint_size(size),
+                    backend.harmonize_steps(),
+                    chunks,
+                    frames=VIDEO_CHUNK,
+                )
+            )
+    return WorkUnits(
+        frames=motion.frames,
+        size=size,
+        samples=preset.samples,
+        plate_to_make=None if plate_cached else lp.plate_size,
+        sprites_to_make=len(lp.sprite_specs) - sprites_cached,
+        layers_cached=int(plate_cached) + sprites_cached,
+        paints=tuple(paints),
+        layer_steps=sum(p.evaluations for p in paints if p.kind == "t2i"),
+    )
+
+
 def render_estimate(
-    ctx: ShotContext, settings: Settings, pick: int | None = None, measure_model: bool = True
+    ctx: ShotContext,
+    settings: Settings,
+    backend: Backend,
+    lp: LayerPlan,
+    motion: MotionTrack,
+    measure_model: bool = True,
 ) -> cost.RenderEstimate:
     """What rendering will cost. With `measure_model` False (sketch, status) a model that this
     device has not timed yet is not loaded: its denoiser time is left out and the estimate
     says so (torch is never imported by the cheap stages)."""
-    shot, preset = ctx.shot, ctx.preset
-    layout = plan(shot, ctx.state.pick if pick is None else pick)
-    motion = compute_motion(shot, layout)
-    size = render_size(shot, preset)
-    backend = get_backend(
-        shot.model, settings.device, download=settings.download, verbose=settings.verbose
-    )
-    lp = plan_layers(backend, shot, layout, motion, preset.scale, size[1])
     cache = settings.cache
-    plate_cached = cache.contains(lp.plate_spec)
-    sprites_cached = sum(cache.contains(s) for s in lp.sprite_specs.values())
-    rates = cost.rates_for(cache.root, preset.encoder_preset, settings.reporter)
+    units = work_units(ctx, backend, lp, motion, cache)
+    rates = cost.rates_for(cache.root, ctx.preset.encoder_preset, settings.reporter)
     base = cost.estimate(
         rates,
-        frames=shot.frames,
-        size=size,
-        samples=preset.samples,
-        plate_size=None if plate_cached else lp.plate_size,
-        sprites_to_make=len(lp.sprite_specs) - sprites_cached,
-        layers_cached=int(plate_cached) + sprites_cached,
+        frames=units.frames,
+        size=units.size,
+        samples=units.samples,
+        plate_size=units.plate_to_make,
+        sprites_to_make=units.sprites_to_make,
+        layers_cached=units.layers_cached,
     )
     if not isinstance(backend, ModelBackend):
         return base
-    painter = backend
-    model = backend.model
-    # Denoiser work: layers still to paint, then harmonized key frames (assumed not cached:
-    # their keys are the composites' digests, known only once the layers exist).
     if measure_model:
         mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
     else:
         mrates = cost.known_model_rates(cache.root, backend)
-    calls = denoiser_calls(painter, cache, lp, motion, preset.harmonize)
-    if mrates is None:
-        return dataclasses.replace(
-            base,
-            denoiser_calls=calls,
-            note=f"the model's time is not included: run `shotcraft calibrate --model {model.id}`",
-        )
-    paint = 0.0
-    todo = [(lp.plate_spec, lp.plate_size)] + [  # sprites are painted at least 64 px
-        (spec, (max(64, round(h * layout.subject(sid).aspect)), max(64, h)))
-        for sid, spec in lp.sprite_specs.items()
-        for h in [lp.sprite_heights[sid]]
-    ]
-    for spec, px in todo:
-        if spec.get("backend") == backend.name and not cache.contains(spec):
-            paint += cost.denoise_seconds(
-                mrates, painter.steps("t2i"), painter.paint_size(px), "t2i"
-            )
-    harmonize = 0.0
-    if preset.harmonize:
-        keys = len(key_frames(motion, model.every))
-        steps = painter.harmonize_steps()
-        harmonize = keys * cost.denoise_seconds(mrates, steps, painter.paint_size(size), "i2i")
-    video = 0.0
-    if model.motion_adapter:
-        chunks = -(-shot.frames // VIDEO_CHUNK)
-        steps = painter.harmonize_steps()
-        # all frames of a chunk go through the denoiser together: one evaluation a step
-        video = (
-            chunks * steps * cost.denoise_seconds(mrates, 1, painter.paint_size(size)) * VIDEO_CHUNK
-        )
-    load = float(mrates.get("load_s", 0.0))  # importing torch/diffusers, loading weights
-    if paint:
-        load += float(mrates.get("warmup_t2i_s", 0.0))
-    if harmonize:
-        load += float(mrates.get("warmup_i2i_s", 0.0))
-    return dataclasses.replace(
-        base,
-        seconds=base.seconds + load + paint + harmonize + video,
-        denoiser_calls=calls,
-        breakdown={
-            **base.breakdown,
-            "model_load": load,
-            "painting": paint,
-            "harmonize": harmonize,
-            "video": video,
-        },
-    )
-
-
-def paint_steps(backend: Any, cache: Any, lp: Any) -> int:
-    """Denoiser steps the layers not yet in the cache will take (0 for drawn layers)."""
-    if not isinstance(backend, ModelBackend):
-        return 0
-    todo = [lp.plate_spec, *lp.sprite_specs.values()]
-    return sum(
-        backend.steps("t2i")  # the family's default when the shot gives none
-        for spec in todo
-        if spec.get("backend") == backend.name and not cache.contains(spec)
-    )
-
-
-def denoiser_calls(painter: Any, cache: Any, lp: Any, motion: Any, harmonize: bool) -> int:
-    """Denoiser evaluations a render will make: layers, harmonized key frames, video chunks."""
-    model = painter.model
-    calls = paint_steps(painter, cache, lp)
-    if harmonize:
-        calls += len(key_frames(motion, model.every)) * painter.harmonize_steps()
-    if model.motion_adapter:
-        calls += -(-motion.frames // VIDEO_CHUNK) * painter.harmonize_steps()
-    return calls
+    return cost.with_model(base, mrates, units.paints, backend.model.id, loaded=backend.loaded)

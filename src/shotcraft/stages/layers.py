@@ -13,6 +13,7 @@ from PIL import Image
 from shotcraft.backends.base import Backend
 from shotcraft.cache import Cache
 from shotcraft.draw.plate import Plate
+from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout, SubjectLayout
 from shotcraft.motion.track import MotionTrack
 from shotcraft.spec.model import Shot, Subject
@@ -33,8 +34,7 @@ def from_png(data: bytes) -> Image.Image:
 
 
 def scaled_plate_size(layout: Layout, scale: float) -> tuple[int, int]:
-    pw, ph = layout.plate_size
-    return (max(2, round(pw * scale / 2) * 2), max(2, round(ph * scale / 2) * 2))
+    return even_size(layout.plate_size, scale)
 
 
 def sprite_heights(motion: MotionTrack, frame_height: int) -> dict[str, int]:
@@ -53,6 +53,7 @@ class LayerPlan:
     plate_spec: dict[str, Any]
     sprite_specs: dict[str, dict[str, Any]]
     sprite_heights: dict[str, int]
+    sprite_aspects: dict[str, float]  # width over height, from the layout
 
 
 def plan_layers(
@@ -70,7 +71,8 @@ def plan_layers(
         sid: backend.sprite_spec(subjects[sid], layout.subject(sid), h)
         for sid, h in heights.items()
     }
-    return LayerPlan(psize, backend.plate_spec(shot.background, psize), specs, heights)
+    aspects = {sid: layout.subject(sid).aspect for sid in heights}
+    return LayerPlan(psize, backend.plate_spec(shot.background, psize), specs, heights, aspects)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
-"""refine: every frame's transforms (motion.json), a cheap animatic, optional control maps."""
+"""refine's artifacts: motion.json (every frame's transforms), a cheap animatic, control maps.
+
+The runner (stages/pipeline.py) computes the motion once and hands it in.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,101 +12,48 @@ from PIL import Image
 
 from shotcraft.backends.procedural import ProceduralBackend, subject_color
 from shotcraft.draw.compositor import Compositor
-from shotcraft.draw.storyboard import animatic_frame
-from shotcraft.errors import UsageError
+from shotcraft.draw.storyboard import Animatic
 from shotcraft.fsutil import atomic_path, write_json
-from shotcraft.layout.io import read_layout
+from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout
-from shotcraft.media.encode import EncoderSettings, VideoWriter
+from shotcraft.media.encode import EncoderSettings
 from shotcraft.motion.io import motion_to_json
 from shotcraft.motion.sample import frame_state
-from shotcraft.motion.track import MotionTrack, compute_motion
-from shotcraft.project import digest
-from shotcraft.stages.common import Settings, ShotContext, StageResult, refine_inputs
+from shotcraft.motion.track import MotionTrack
+from shotcraft.stages.common import Settings, ShotContext
+from shotcraft.stages.frames import encode
 from shotcraft.stages.layers import sprite_heights
-from shotcraft.stages.sketch import sketch
 
 
 def layout_path(ctx: ShotContext, pick: int) -> Path:
     return ctx.paths.layout if pick == 0 else ctx.paths.variant(pick) / "layout.json"
 
 
-def ensure_sketch(ctx: ShotContext, settings: Settings, pick: int) -> StageResult:
-    """Run sketch if its outputs are stale or missing (with enough variants for `pick`)."""
-    have = int(ctx.state.stage("variants").get("count", 0))
-    return sketch(ctx, settings.upstream(), variants=max(have, pick) if pick else 0)
-
-
-def refine(
-    ctx: ShotContext, settings: Settings, pick: int | None = None, controls: bool = False
-) -> StageResult:
-    t0 = time.perf_counter()
-    state = ctx.state
-    if pick is not None and pick < 0:
-        raise UsageError(f"--pick must be 0 (the base layout) or a variant number, got {pick}")
-    k = state.pick if pick is None else pick
-    ensure_sketch(ctx, settings, k)
-    state = ctx.state  # sketch may have updated it
-    if pick is not None and pick != state.pick:
-        state.set_pick(pick)
-    inputs = refine_inputs(ctx, k)
-    c_inputs = digest({"controls": inputs})
-    controls_current = not controls or state.stage("controls").get("inputs") == c_inputs
-    if state.is_current("refine", inputs) and controls_current and not settings.force:
-        return StageResult(
-            "refine",
-            ctx.shot.id,
-            False,
-            (str(ctx.paths.motion),),
-            time.perf_counter() - t0,
-            {"pick": k},
-        )
-
-    layout = read_layout(layout_path(ctx, k))
-    motion = compute_motion(ctx.shot, layout)
-    paths = ctx.paths
-    write_json(paths.motion, motion_to_json(motion))
-    aspects = {s.id: s.aspect for s in layout.subjects}
-    _animatic(ctx, motion, aspects, settings)
-    outputs = [paths.motion, paths.animatic]
-    state.record("refine", inputs, outputs, pick=k)
-    if controls:
-        written = write_controls(ctx, motion, layout, settings)
-        state.record("controls", c_inputs, [paths.controls])
-        outputs.append(paths.controls)
-        settings.reporter.info(f"{ctx.shot.id}: wrote {written} control frames")
-    return StageResult(
-        "refine",
-        ctx.shot.id,
-        True,
-        tuple(str(p) for p in outputs),
-        time.perf_counter() - t0,
-        {"pick": k, "frames": motion.frames},
-    )
+def write_motion(ctx: ShotContext, motion: MotionTrack) -> Path:
+    write_json(ctx.paths.motion, motion_to_json(motion), compact=True)
+    return ctx.paths.motion
 
 
 def _small_size(ctx: ShotContext, scale: float) -> tuple[int, int]:
-    w, h = ctx.shot.size
-    return (max(16, round(w * scale / 2) * 2), max(16, round(h * scale / 2) * 2))
+    return even_size(ctx.shot.size, scale, minimum=16)
 
 
-def _animatic(
-    ctx: ShotContext, motion: MotionTrack, aspects: dict[str, float], settings: Settings
-) -> None:
+def write_animatic(
+    ctx: ShotContext, motion: MotionTrack, layout: Layout, settings: Settings
+) -> Path:
+    """animatic.mp4: every frame at animatic_scale, subjects as stand-ins (seconds)."""
+    aspects = {s.id: s.aspect for s in layout.subjects}
     size = _small_size(ctx, ctx.preset.animatic_scale)
-    pw = round(size[0] * ctx.shot.background.extent / 2) * 2
-    ph = round(size[1] * ctx.shot.background.extent / 2) * 2
-    plate = ProceduralBackend().plate(ctx.shot.background, (pw, ph))
-    comp = Compositor(plate, size, {})
+    plate = ProceduralBackend().plate(
+        ctx.shot.background, even_size(size, ctx.shot.background.extent, minimum=0)
+    )
     colors = {s.id: subject_color(s) for s in ctx.shot.subjects}  # as the sprites are drawn
+    animatic = Animatic(plate, size, motion, aspects, colors)
     enc = EncoderSettings(crf=30, preset="ultrafast", gop=ctx.shot.fps)
-    with (
-        settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance,
-        VideoWriter(ctx.paths.animatic, size, ctx.shot.fps, enc) as writer,
-    ):
-        for i in range(motion.frames):
-            writer.write(animatic_frame(comp, motion, i, aspects, colors))
-            advance(1)
+    with settings.reporter.task(f"{ctx.shot.id}: animatic", motion.frames) as advance:
+        frames = (animatic.frame(i) for i in range(motion.frames))
+        encode(frames, ctx.paths.animatic, size, ctx.shot.fps, enc, advance)
+    return ctx.paths.animatic
 
 
 def write_controls(

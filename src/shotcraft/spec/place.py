@@ -1,4 +1,6 @@
-"""The vocabulary of `place` hints ("left third, ground, small") and its parser."""
+"""The vocabulary of `place` hints ("left third, ground, small") and its parser: a shot's
+`place` is parsed once, when its Subject is made (`Subject.hint`); the loader reports the
+words the parse did not know, the planner reads the rest."""
 
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ class PlaceHint:
     x: float | None = None  # frame fraction; -1 = an edge picked by the seed
     vertical: str | None = None
     size: float | None = None
+    unknown: tuple[str, ...] = ()  # words the parser did not understand
 
 
-def parse_place(text: str) -> tuple[PlaceHint, list[str]]:
-    """Parse a hint; returns the hint and the words it did not understand."""
+def parse_place(text: str) -> PlaceHint:
+    """Parse a hint; `unknown` lists the words it did not understand."""
     tokens = text.lower().replace(",", " ").split()
     x: float | None = None
     vertical: str | None = None
@@ -50,4 +53,4 @@ def parse_place(text: str) -> tuple[PlaceHint, list[str]]:
         elif word not in ("of", "the", "on", "in", "at", "frame", "third"):
             unknown.append(word)
         i += 1
-    return PlaceHint(x, vertical, size), unknown
+    return PlaceHint(x, vertical, size, tuple(unknown))
