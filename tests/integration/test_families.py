@@ -85,7 +85,7 @@ FAMILIES = ["sd", "sdxl", "sd3", "flux"]
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_is_painted_at_its_native_area_with_its_own_arguments(
-    family: str, family_models: dict[str, Path], spy: Spy
+    family: str, family_models: dict[str, Path], spy: Spy, caplog: pytest.LogCaptureFixture
 ) -> None:
     import torch
 
@@ -104,6 +104,7 @@ def test_each_family_is_painted_at_its_native_area_with_its_own_arguments(
     assert call["num_inference_steps"] == 2 and call["guidance_scale"] == 3.0
     # FLUX is guidance-distilled: a negative prompt would be ignored, so it is not passed
     assert ("negative_prompt" in call) == (family != "flux")
+    assert ("takes no negative prompt" in caplog.text) == (family == "flux")
     assert call.get("max_sequence_length") == SEQUENCE[family]
     assert b.denoiser_calls == 2
 

@@ -127,6 +127,7 @@ class DiffusersBackend(ModelBackend):
         self.placement = ""  # "whole", "model" or "sequential" once loaded
         self._procedural = ProceduralBackend()
         self._lender: DiffusersBackend | None = None  # whose loaded pipeline this one uses
+        self._told_negative = False
 
     def borrow(self, other: ModelBackend) -> None:
         if isinstance(other, DiffusersBackend):
@@ -355,6 +356,9 @@ class DiffusersBackend(ModelBackend):
         args: dict[str, Any] = {"num_inference_steps": steps, "guidance_scale": guidance}
         if m.negative and info.family.negative and guidance > 1.0:
             args["negative_prompt"] = m.negative
+        elif m.negative and not info.family.negative and not self._told_negative:
+            self._told_negative = True  # a shot file says so at load; `--model` gets here
+            log.warning(f"{info.label} takes no negative prompt: model.negative is ignored")
         if info.max_sequence_length:
             args["max_sequence_length"] = info.max_sequence_length
         return args

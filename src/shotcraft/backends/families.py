@@ -400,14 +400,27 @@ def _probe_cuda() -> int | None:
         return None
     import ctypes
 
+    # NVML, not the CUDA driver: initialising CUDA here would break worker processes forked
+    # later (and NVML answers without creating a context)
     try:
-        cuda = ctypes.CDLL("libcuda.so.1")
+        nvml = ctypes.CDLL("libnvidia-ml.so.1")
     except OSError:
         return None
-    count, major = ctypes.c_int(0), ctypes.c_int(0)
-    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or not count.value:
+    count, major, minor = ctypes.c_uint(0), ctypes.c_int(0), ctypes.c_int(0)
+    handle = ctypes.c_void_p()
+    try:
+        if nvml.nvmlInit_v2() != 0:
+            return None
+        try:
+            if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0 or not count.value:
+                return None
+            if nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(handle)) != 0:
+                return None
+            got = nvml.nvmlDeviceGetCudaComputeCapability(
+                handle, ctypes.byref(major), ctypes.byref(minor)
+            )
+            return int(major.value) if got == 0 else None
+        finally:
+            nvml.nvmlShutdown()
+    except AttributeError:  # an NVML too old for these calls
         return None
-    # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, device 0
-    if cuda.cuDeviceGetAttribute(ctypes.byref(major), 75, 0) != 0:
-        return None
-    return int(major.value)
