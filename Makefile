@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 TORCH_VERSION := 2.13.0
 
-.PHONY: demo test lint bench install install-test clean
+.PHONY: demo test lint fuzz bench install install-test clean
 
 $(VENV)/.base: pyproject.toml setup.py src/shotcraft/draw/_kernels.c
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.base: pyproject.toml setup.py src/shotcraft/draw/_kernels.c
 # torch first, pinned, so the extra does not pull a multi-GB CUDA build.
 $(VENV)/.test: $(VENV)/.base
 	$(PIP) install torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[diffusion,test]'
+	$(PIP) install -e '.[diffusion,mcp,test]'
 	touch $@
 
 install: $(VENV)/.base
@@ -33,6 +33,13 @@ lint: $(VENV)/.test
 
 test: lint
 	HF_HUB_OFFLINE=1 SHOTCRAFT_EXPECT_NATIVE=1 $(PY) -m pytest
+
+# The fuzz tests with many random examples (make test runs a few fixed ones); FUZZ_EXAMPLES
+# per file kind.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(VENV)/.test
+	HF_HUB_OFFLINE=1 SHOTCRAFT_FUZZ=1 SHOTCRAFT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest tests/cli/test_fuzz.py -p no:cacheprovider
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py

@@ -1,5 +1,5 @@
 """`python -m shotcraft` runs the command line."""
 
-from shotcraft.cli.app import main
+from shotcraft.cli import main
 
 main()

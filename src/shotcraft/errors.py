@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,3 +63,38 @@ class OverBudget(ShotcraftError):
 
 class MissingInput(ShotcraftError):
     exit_code = 7
+
+
+# errnos that mean "this place cannot take the write", not "shotcraft has a bug"
+WRITE_ERRNOS = frozenset(
+    getattr(errno, n)
+    for n in ("ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EFBIG", "ENOTDIR", "EISDIR")
+    if hasattr(errno, n)
+)
+
+
+class CannotWrite(ShotcraftError):
+    """A full disk or an unwritable place: nothing final was replaced (writes are atomic)."""
+
+    exit_code = 8
+
+    def __init__(self, path: Path | str | None, cause: str) -> None:
+        self.path = str(path) if path is not None else None
+        self.cause = cause
+        where = f"cannot write {self.path}" if self.path else "cannot write"
+        left = f"; {self.path} was left as it was" if self.path else ""
+        super().__init__(f"{where}: {cause}{left}")
+
+    @classmethod
+    def from_os(cls, e: OSError, path: Path | str | None = None) -> CannotWrite:
+        return cls(e.filename if e.filename is not None else path, os_cause(e))
+
+
+def os_cause(e: OSError) -> str:
+    """ "no space left on device", "read-only file system", "permission denied"."""
+    text = e.strerror or (os.strerror(e.errno) if e.errno else "") or type(e).__name__
+    return text.strip().rstrip(".").lower()
+
+
+def is_write_fault(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in WRITE_ERRNOS

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,7 @@ from shotcraft.fsutil import canonical_json, file_digest, write_json
 from shotcraft.spec.model import Shot
 
 STATE_SCHEMA = 1
+log = logging.getLogger("shotcraft")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,71 @@ class Staleness:
     never_run: bool = False
 
 
+def _size(path: Path) -> int | None:
+    """A file's size; None for a folder (variants/, controls/) or nothing there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def _state_problem(data: Any) -> str | None:
+    """What is wrong with the shape of state.json's content, or None when it can be used."""
+    if isinstance(data, Exception):
+        return "not valid JSON" if isinstance(data, ValueError) else str(data)
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if data.get("schema") != STATE_SCHEMA:
+        return f"schema {data.get('schema')!r} is not {STATE_SCHEMA}"
+    stages = data.get("stages")
+    if not isinstance(stages, dict):
+        return "`stages` is not an object"
+    for name, st in stages.items():
+        if not isinstance(st, dict):
+            return f"stage {name!r} is not an object"
+        if not isinstance(st.get("inputs", ""), str):
+            return f"stage {name!r} has no input digest"
+        outputs = st.get("outputs", [])
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            return f"stage {name!r}: `outputs` is not a list of names"
+        if any(Path(o).is_absolute() or ".." in Path(o).parts for o in outputs):
+            return f"stage {name!r}: an output lies outside the shot's folder"
+        parts, sizes = st.get("parts", {}), st.get("sizes", {})
+        if not isinstance(parts, dict) or not isinstance(sizes, dict):
+            return f"stage {name!r}: `parts` or `sizes` is not an object"
+    return None
+
+
+@contextlib.contextmanager
+def shot_lock(paths: ShotPaths) -> Iterator[None]:
+    """One run at a time per shot in a project: a second `render` of the same shot waits here,
+    then finds the first one's result up to date instead of doing the work again."""
+    import tempfile
+
+    from filelock import FileLock  # only when a stage runs
+
+    from shotcraft.fsutil import remove_orphans, writing
+
+    # The lock lives in the temp folder, named by the shot folder's real path: taking it
+    # writes nothing into the project (a stage that refuses leaves no trace there).
+    folder = Path(tempfile.gettempdir()) / "shotcraft-locks"
+    name = hashlib.sha256(str(paths.root.resolve()).encode()).hexdigest()[:32]
+    with writing(folder):
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError):
+                folder.chmod(0o1777)  # shared by every user, like /tmp itself
+        lock = FileLock(str(folder / f"{name}.lock"), mode=0o666)
+        lock.acquire()
+    try:
+        # the shot is ours now: temp files here are leftovers of a killed run of it
+        remove_orphans(paths.root)
+        yield
+    finally:
+        lock.release()
+
+
 class State:
     """state.json: per stage, the digest of its inputs and the files it wrote.
 
@@ -151,11 +221,23 @@ class State:
     @property
     def data(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads(self.paths.state.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            data = {}
-        if data.get("schema") != STATE_SCHEMA:
-            data = {"schema": STATE_SCHEMA, "stages": {}}
+            data: Any = json.loads(self.paths.state.read_bytes())
+        except FileNotFoundError:
+            return {"schema": STATE_SCHEMA, "stages": {}}
+        except (OSError, ValueError) as e:  # not JSON, not UTF-8, unreadable
+            data = e
+        problem = _state_problem(data)
+        if problem is not None:
+            # a damaged record only costs a redo: say so, and start afresh
+            log.warning(
+                "%s is damaged (%s); removed it, its stages will be redone",
+                self.paths.state,
+                problem,
+            )
+            with contextlib.suppress(OSError):
+                self.paths.state.unlink()  # once: later reads start afresh without a word
+            return {"schema": STATE_SCHEMA, "stages": {}}
+        assert isinstance(data, dict)
         return data
 
     def stage(self, name: str) -> dict[str, Any]:
@@ -183,6 +265,10 @@ class State:
         missing = [p for p in st.get("outputs", []) if not (self.paths.root / p).exists()]
         if missing:
             return Staleness(f"{missing[0]} is missing")
+        sizes = st.get("sizes") or {}
+        for p, size in sizes.items():
+            if _size(self.paths.root / p) != size:
+                return Staleness(f"{p} is not the file this stage wrote (its size changed)")
         return None
 
     def record(self, name: str, inputs: str, outputs: list[Path], **extra: Any) -> None:
@@ -192,6 +278,9 @@ class State:
         data["stages"][name] = {
             "inputs": str(inputs),
             "outputs": rel,
+            # each file's size as written: a file cut short later (a copy that failed, a
+            # disk that filled) is not mistaken for the finished one
+            "sizes": {r: _size(self.paths.root / r) for r in rel},
             **({"parts": parts} if parts else {}),
             **extra,
         }
@@ -199,7 +288,8 @@ class State:
 
     @property
     def pick(self) -> int:
-        return int(self.data.get("pick", 0))
+        pick = self.data.get("pick", 0)
+        return pick if isinstance(pick, int) and not isinstance(pick, bool) and pick >= 0 else 0
 
     def set_pick(self, k: int) -> None:
         data = self.data

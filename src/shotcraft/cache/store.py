@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from filelock import FileLock
 
 from shotcraft import __version__
 from shotcraft.cache.keys import cache_key
-from shotcraft.fsutil import write_bytes, write_json
+from shotcraft.fsutil import remove_orphans, write_bytes, write_json
 
 log = logging.getLogger("shotcraft")
 
@@ -25,12 +26,18 @@ log = logging.getLogger("shotcraft")
 def default_cache_dir(explicit: Path | None = None) -> Path:
     """--cache > $SHOTCRAFT_CACHE > $XDG_CACHE_HOME/shotcraft > ~/.cache/shotcraft."""
     if explicit is not None:
-        return Path(explicit)
-    if os.environ.get("SHOTCRAFT_CACHE"):
-        return Path(os.environ["SHOTCRAFT_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "shotcraft"
-    return Path.home() / ".cache" / "shotcraft"
+        root = Path(explicit)
+    elif os.environ.get("SHOTCRAFT_CACHE"):
+        root = Path(os.environ["SHOTCRAFT_CACHE"])
+    elif os.environ.get("XDG_CACHE_HOME"):
+        root = Path(os.environ["XDG_CACHE_HOME"]) / "shotcraft"
+    else:
+        root = Path.home() / ".cache" / "shotcraft"
+    if root.exists() and not root.is_dir():
+        from shotcraft.errors import UsageError
+
+        raise UsageError(f"cache folder {root} is a file, not a folder")
+    return root
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,29 @@ class CacheCorrupt(Exception):
     pass
 
 
+_KEY_TAIL = re.compile(r"^[0-9a-f]{62}$")
+
+
+def meta_problem(meta: Any, key: str) -> str | None:
+    """What makes a meta file unusable (wrong shape, another key), or None."""
+    if not isinstance(meta, dict):
+        return "not a JSON object"
+    if not isinstance(meta.get("sha256"), str):
+        return "no sha256"
+    if meta.get("key", key) != key:
+        return "made for another key"
+    size = meta.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return "no size"
+    for name in ("created", "seconds"):
+        v = meta.get(name, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"`{name}` is not a number"
+    if not isinstance(meta.get("spec", {}), dict) or not isinstance(meta.get("kind", ""), str):
+        return "`spec` or `kind` has the wrong type"
+    return None
+
+
 class Cache:
     """`get_or_make` is the one way in: hash the spec, look up, make under a lock, write."""
 
@@ -86,11 +116,15 @@ class Cache:
     def _read(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
         obj, meta_p = self._obj(key), self._meta(key)
         try:
-            meta = json.loads(meta_p.read_text())
+            meta = json.loads(meta_p.read_bytes())
             data = obj.read_bytes()
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        except FileNotFoundError:
             return None
-        if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        except ValueError:  # a meta file that is not JSON: the entry cannot be trusted
+            raise CacheCorrupt(key) from None
+        if meta_problem(meta, key) is not None:
+            raise CacheCorrupt(key)
+        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
             raise CacheCorrupt(key)
         with contextlib.suppress(OSError):
             os.utime(obj)  # last use, for gc
@@ -142,8 +176,8 @@ class Cache:
             return self._read(key)
         except CacheCorrupt:
             log.warning(
-                "cache entry %s is corrupt (its bytes do not match their sha256); "
-                "dropping it and making it again",
+                "cache entry %s is corrupt (its meta file is damaged or its bytes do not "
+                "match their sha256); dropping it and making it again",
                 key[:12],
             )
             self._drop(key)
@@ -170,32 +204,45 @@ class Cache:
             return {}
 
     # --- listing and upkeep ----------------------------------------------------------
-    def _metas(self) -> Iterator[tuple[str, Path]]:
+    def _keys(self) -> Iterator[str]:
+        """Every key with an object or a meta file (an object whose meta was lost included,
+        so that gc and verify still see it)."""
         base = self.root / "objects"
         if not base.is_dir():
             return
         for shard in sorted(base.iterdir()):
-            if not shard.is_dir():
+            if not shard.is_dir() or len(shard.name) != 2:
                 continue
-            for p in sorted(shard.iterdir()):
-                if p.suffix == ".json":
-                    yield shard.name + p.stem, p
+            names = set()
+            for p in shard.iterdir():
+                stem = p.name[:-5] if p.name.endswith(".json") else p.name
+                if _KEY_TAIL.match(stem):
+                    names.add(stem)
+            for stem in sorted(names):
+                yield shard.name + stem
 
     def entries(self) -> list[Entry]:
         out = []
-        for key, meta_p in self._metas():
+        for key in self._keys():
             try:
-                meta = json.loads(meta_p.read_text())
-                last = self._obj(key).stat().st_mtime
-            except (OSError, json.JSONDecodeError):
+                st = self._obj(key).stat()
+            except OSError:
+                continue  # a meta without its object: nothing to list or evict (verify drops it)
+            meta: Any = None
+            with contextlib.suppress(OSError, ValueError):
+                meta = json.loads(self._meta(key).read_bytes())
+            if meta_problem(meta, key) is not None:
+                # meta lost or damaged: listed (and evictable) by what the object itself says
+                last = st.st_mtime
+                out.append(Entry(key, "?", st.st_size, last, last, "(no meta)", 0.0, {}))
                 continue
             out.append(
                 Entry(
                     key=key,
                     kind=str(meta.get("kind", "?")),
-                    size=int(meta.get("size", 0)),
+                    size=int(meta["size"]),
                     created=float(meta.get("created", 0.0)),
-                    last_used=last,
+                    last_used=st.st_mtime,
                     producer=str(meta.get("producer", "")),
                     seconds=float(meta.get("seconds", 0.0)),
                     spec=dict(meta.get("spec", {})),
@@ -205,18 +252,23 @@ class Cache:
 
     def verify(self, repair: bool = True) -> VerifyReport:
         checked, corrupt, removed = 0, [], []
-        for key, meta_p in self._metas():
+        with contextlib.suppress(OSError):
+            remove_orphans(self.root / "objects")  # temp files of killed writers
+        for key in self._keys():
             checked += 1
-            try:
-                meta = json.loads(meta_p.read_text())
-                ok = hashlib.sha256(self._obj(key).read_bytes()).hexdigest() == meta.get("sha256")
-            except (OSError, json.JSONDecodeError):
-                ok = False
-            if not ok:
-                corrupt.append(key)
-                if repair:
-                    self._drop(key)
-                    removed.append(key)
+            with self._lock(key):  # not an entry another process is writing right now
+                try:
+                    meta = json.loads(self._meta(key).read_bytes())
+                    ok = meta_problem(meta, key) is None and (
+                        hashlib.sha256(self._obj(key).read_bytes()).hexdigest() == meta["sha256"]
+                    )
+                except (OSError, ValueError):
+                    ok = False
+                if not ok:
+                    corrupt.append(key)
+                    if repair:
+                        self._drop(key)
+                        removed.append(key)
         return VerifyReport(checked, tuple(corrupt), tuple(removed))
 
     def gc(self, max_size: int | None = None, older_than: float | None = None) -> list[Entry]:
@@ -237,4 +289,6 @@ class Cache:
         for e in evict:
             with self._lock(e.key):
                 self._drop(e.key)
+        with contextlib.suppress(OSError):
+            remove_orphans(self.root / "objects")
         return evict

@@ -7,3 +7,20 @@ import os
 # work is its own drawing threads and the encoder's, which the spinning would take CPU from.
 # Set before anything imports numpy; a user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def main() -> None:
+    """The console entry point. It imports the app itself, so a Ctrl-C while Typer, rich or
+    numpy are still importing exits 130 with one line, like one during the work does."""
+    import sys
+
+    try:
+        from shotcraft.cli.app import main as run
+
+        run()
+    except KeyboardInterrupt:
+        try:
+            sys.stderr.write("interrupted: finished work is kept; partial files were removed\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(130)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +23,22 @@ from shotcraft.cli.options import (
     ShotsArg,
 )
 from shotcraft.cli.output import Output, user_errors
+
+WatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--watch",
+        "-w",
+        help="Run again each time a shot file, one of its assets or its preset is saved "
+        "(Ctrl-C to stop).",
+    ),
+]
+OpenOpt = Annotated[
+    bool,
+    typer.Option(
+        "--open", help="Show the result (storyboard, animatic, clip) in the system viewer."
+    ),
+]
 
 
 class Device(str, Enum):
@@ -49,7 +68,8 @@ app = typer.Typer(
         "skips itself when its inputs are unchanged, and runs the stages before it when "
         "they are stale.\n\n"
         "Exit codes: 0 ok, 2 usage, 3 invalid shot or reel file, 4 backend unavailable, "
-        "5 render failed, 6 over budget, 7 an input is missing, 130 interrupted."
+        "5 render failed, 6 over budget, 7 an input is missing, 8 cannot write (a full disk, "
+        "a read-only or unwritable folder), 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -57,6 +77,17 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(cache_cmd.app, name="cache")
+
+
+def budget_seconds(value: str | float) -> float:
+    """--budget: a finite number of seconds (nan and inf would silently disable the check)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise typer.BadParameter(f"must be a finite number of seconds >= 0, got '{value}'")
+    return seconds
 
 
 def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> Any:
@@ -67,13 +98,15 @@ def _settings(project: Path, cache: Path | None, output: Output, **kw: Any) -> A
 
 def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> None:
     """Each shot in order through the stage runner: `step(pipeline)` runs the stage asked."""
+    from shotcraft.project import shot_lock
     from shotcraft.stages.common import load_context
     from shotcraft.stages.pipeline import Pipeline
 
     results = []
     for shot_file in shots:
         ctx = load_context(shot_file, settings)
-        result = step(Pipeline(ctx, settings))
+        with shot_lock(ctx.paths):  # a second run of this shot waits, then finds it done
+            result = step(Pipeline(ctx, settings))
         results.append(result.to_json())
         if result.ran:
             outs = ", ".join(result.outputs)
@@ -81,6 +114,32 @@ def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> No
         else:
             output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
     output.emit_json(results if len(results) != 1 else results[0])
+
+
+def _api() -> Any:
+    from shotcraft import api
+
+    return api
+
+
+def _watch(
+    stage: str,
+    shots: list[Path],
+    settings: Any,
+    out: Output,
+    open_: bool,
+    call: Any,
+    budget: float | None = None,
+) -> None:
+    from shotcraft.cli.watch import watch
+
+    watch(stage, shots, settings, out, call, open_viewer=open_, budget=budget)
+
+
+def _open(stage: str, shots: list[Path], settings: Any, out: Output, variants: int = 0) -> None:
+    from shotcraft.cli.watch import open_artifacts
+
+    open_artifacts(stage, shots, settings, out, variants)
 
 
 @app.command()
@@ -99,10 +158,14 @@ def sketch(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the layout: layout.json, storyboard.png and the render estimate (milliseconds)."""
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch("sketch", shots, settings, out, open_, lambda f, s: _api().sketch(f, s, variants))
 
     def step(pipeline: Any) -> Any:
         r = pipeline.sketch(variants=variants)
@@ -119,6 +182,8 @@ def sketch(
         return r
 
     _run_each(shots, settings, out, step)
+    if open_:
+        _open("sketch", shots, settings, out, variants)
 
 
 @app.command()
@@ -131,6 +196,7 @@ def refine(
             "--pick",
             "-k",
             min=0,
+            max=32,  # sketch makes at most 32 variants
             help="Commit to variant K from `sketch --variants` (0 = the base layout); "
             "remembered for later stages.",
         ),
@@ -147,11 +213,19 @@ def refine(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Plan the motion: motion.json (every frame's transforms) and a quarter-size animatic.mp4."""
     out = Output(quiet, json_)
     settings = _settings(project, cache, out, force=force, preset=preset)
+    if watch:
+        _watch(
+            "refine", shots, settings, out, open_, lambda f, s: _api().refine(f, s, pick, controls)
+        )
     _run_each(shots, settings, out, lambda p: p.refine(pick=pick, controls=controls))
+    if open_:
+        _open("refine", shots, settings, out)
 
 
 @app.command()
@@ -163,7 +237,7 @@ def render(
         float | None,
         typer.Option(
             "--budget",
-            min=0.0,
+            parser=budget_seconds,
             help="Refuse (exit 6) before any work if the estimate is over this many seconds.",
         ),
     ] = None,
@@ -193,6 +267,8 @@ def render(
     verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
+    watch: WatchOpt = False,
+    open_: OpenOpt = False,
 ) -> None:
     """Render the clip (clip.mp4, render.json, clip.d); plans the layout and motion first if
     they are stale (previews only with --previews)."""
@@ -209,7 +285,20 @@ def render(
         device=device.value,
         backends=BackendPool(download=download, verbose=verbose),
     )
+    if watch:
+        # each re-render says what it will cost first; --budget refuses it (and waits)
+        _watch(
+            "render",
+            shots,
+            settings,
+            out,
+            open_,
+            lambda f, s: _api().render(f, s, budget, previews),
+            budget,
+        )
     _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
+    if open_:
+        _open("render", shots, settings, out)
 
 
 @app.command()
@@ -315,6 +404,45 @@ def status(
 
 @app.command()
 @user_errors
+def mcp(
+    root: Annotated[
+        Path,
+        typer.Option(
+            "--root",
+            help="Project root: the server reads and writes only under it, and relative paths "
+            "in tool calls are relative to it.",
+            show_default=False,
+        ),
+    ],
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project folder for artifacts (default: ROOT/build).",
+            show_default=False,
+        ),
+    ] = None,
+    cache: CacheOpt = None,
+    device: Annotated[
+        Device, typer.Option("--device", help="Where the diffusers backend runs.")
+    ] = Device.auto,
+) -> None:
+    """Serve the stages as Model Context Protocol tools over stdio, for AI agents."""
+    try:
+        from shotcraft.cli.mcp_server import serve
+    except ImportError as e:
+        from shotcraft.errors import BackendUnavailable
+
+        raise BackendUnavailable(
+            f"shotcraft mcp needs the mcp extra ({e.name or 'mcp'} is missing); install it "
+            "with: pip install 'shotcraft[mcp]'"
+        ) from None
+    serve(root, project, cache, device.value)
+
+
+@app.command()
+@user_errors
 def calibrate(
     model: Annotated[
         str | None,
@@ -377,4 +505,28 @@ def _main(
 
 
 def main() -> None:
-    app()
+    import sys
+
+    try:
+        app()
+    except SystemExit as e:
+        code = e.code
+    else:  # pragma: no cover - Typer always exits
+        code = 0
+    # What the command printed may still sit in stdout's buffer; flushed at exit, a full disk
+    # (stdout on /dev/full) would be a traceback after the command had already "succeeded".
+    try:
+        sys.stdout.flush()
+    except OSError as e:
+        from shotcraft.errors import CannotWrite, is_write_fault
+
+        if isinstance(e, BrokenPipeError) or not is_write_fault(e):
+            code = code or 1
+        else:
+            error = CannotWrite.from_os(e, "standard output")
+            print(f"error: {error}", file=sys.stderr)
+            code = CannotWrite.exit_code
+        # the interpreter's own flush at exit would fail the same way: drop the buffer
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

@@ -100,28 +100,13 @@ def ls(cache: CacheOpt = None, json_: JsonOpt = False) -> None:
 @user_errors
 def stats(cache: CacheOpt = None, json_: JsonOpt = False) -> None:
     """Totals by kind and hit rates since the cache was made."""
+    from shotcraft import api
+
     out = Output(False, json_)
-    c = _cache(cache)
-    entries = c.entries()
-    counters = c.counters()
-    kinds = sorted({e.kind for e in entries} | set(counters))
-    rows = []
-    for k in kinds:
-        es = [e for e in entries if e.kind == k]
-        hits = counters.get(k, {}).get("hits", 0)
-        misses = counters.get(k, {}).get("misses", 0)
-        rows.append(
-            {
-                "kind": k,
-                "entries": len(es),
-                "size": sum(e.size for e in es),
-                "hits": hits,
-                "misses": misses,
-                "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
-            }
-        )
+    summary = api.cache_stats(api.make_settings(cache=cache))
+    rows = summary["kinds"]
     if json_:
-        out.emit_json({"root": str(c.root), "kinds": rows})
+        out.emit_json(summary)
         return
     from rich.table import Table
 
@@ -137,7 +122,7 @@ def stats(cache: CacheOpt = None, json_: JsonOpt = False) -> None:
             rate,
         )
     out.out.print(table)
-    out.result(f"cache: {c.root}")
+    out.result(f"cache: {summary['root']}")
 
 
 @app.command()

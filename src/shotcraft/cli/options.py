@@ -7,13 +7,41 @@ from typing import Annotated
 
 import typer
 
+
+def folder(value: str | Path) -> Path:
+    """A folder option (--project, --cache): not empty, and not a file already there."""
+    text = str(value)
+    if not text.strip():
+        raise typer.BadParameter("must name a folder, got an empty string")
+    p = Path(text).expanduser()
+    if p.exists() and not p.is_dir():
+        raise typer.BadParameter(f"'{text}' is a file, not a folder")
+    for parent in p.parents:  # a file on the way makes every write below it fail
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(f"'{parent}' (in '{text}') is a file, not a folder")
+            break
+    return p
+
+
+def preset_name(value: str) -> str:
+    """--preset: a name (draft, preview, final, one from ./presets/) or a path to a .toml."""
+    if not str(value).strip():
+        raise typer.BadParameter("must name a preset (draft, preview, final, or a path to a .toml)")
+    return str(value)
+
+
 ShotsArg = Annotated[
     list[Path], typer.Argument(help="Shot files (TOML), processed in order.", show_default=False)
 ]
 ProjectOpt = Annotated[
     Path,
     typer.Option(
-        "--project", "-p", help="Project folder for artifacts.", envvar="SHOTCRAFT_PROJECT"
+        "--project",
+        "-p",
+        help="Project folder for artifacts.",
+        envvar="SHOTCRAFT_PROJECT",
+        parser=folder,
     ),
 ]
 CacheOpt = Annotated[
@@ -23,6 +51,7 @@ CacheOpt = Annotated[
         help="Cache folder (default: $SHOTCRAFT_CACHE, "
         "$XDG_CACHE_HOME/shotcraft or ~/.cache/shotcraft)",
         show_default=False,
+        parser=folder,
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
@@ -32,7 +61,9 @@ PresetOpt = Annotated[
     str | None,
     typer.Option(
         "--preset",
-        help="draft | preview | final | a name from ./presets/ (default: the shot's preset)",
+        help="draft | preview | final | a name from ./presets/ or a path to a preset .toml "
+        "(default: the shot's preset)",
         show_default=False,
+        parser=preset_name,
     ),
 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
-from shotcraft.errors import ShotcraftError
+from shotcraft.errors import CannotWrite, ShotcraftError, is_write_fault
 from shotcraft.progress import Advance, _ignore
 
 if TYPE_CHECKING:
@@ -99,12 +99,25 @@ class Output:
     # results ---------------------------------------------------------------------
     def result(self, message: str) -> None:
         if not self.quiet and not self.as_json:
-            self.out.print(message, markup=False)
+            with _to_stdout():
+                self.out.print(message, markup=False)
 
     def emit_json(self, obj: Any) -> None:
         if self.as_json:
-            sys.stdout.write(json.dumps(obj, indent=2) + "\n")
-            sys.stdout.flush()
+            with _to_stdout():
+                sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+                sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _to_stdout() -> Iterator[None]:
+    """A write to stdout that fails (a full disk under a redirect, /dev/full) names stdout."""
+    try:
+        yield
+    except OSError as e:
+        if is_write_fault(e):
+            raise CannotWrite.from_os(e, "standard output") from None
+        raise
 
 
 def _console(stderr: bool) -> Console:
@@ -138,8 +151,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ShotcraftError as e:
-            for line in e.lines():
-                report.err.print(f"error: {line}", markup=False, style="red")
+            _print_error(report, e)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             report.err.print(
@@ -148,16 +160,41 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as e:
+            if not is_write_fault(e):
+                _report_bug(report)
+                raise typer.Exit(1) from None
+            # a full disk or an unwritable place (stdout on /dev/full included): the user's
+            # to fix, and the atomic writes mean nothing final was replaced
+            _print_error(report, CannotWrite.from_os(e))
+            raise typer.Exit(CannotWrite.exit_code) from None
         except Exception:
-            report.err.print(traceback.format_exc(), markup=False)
-            report.err.print(
-                "shotcraft hit an unexpected error (a bug): please report it with the "
-                "traceback above and the command you ran.",
-                markup=False,
-                style="red",
-            )
+            _report_bug(report)
             raise typer.Exit(1) from None
         finally:
             log.removeHandler(handler)
 
     return wrapper
+
+
+def _print_error(report: Output, e: ShotcraftError) -> None:
+    for line in e.lines():
+        report.err.print(f"error: {printable(line)}", markup=False, style="red")
+
+
+def printable(text: str) -> str:
+    """One line stays one line: control characters from a file (a key named "\x1e", a
+    path with a newline) are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _report_bug(report: Output) -> None:
+    report.err.print(traceback.format_exc(), markup=False)
+    report.err.print(
+        "shotcraft hit an unexpected error (a bug): please report it with the "
+        "traceback above and the command you ran.",
+        markup=False,
+        style="red",
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from shotcraft.draw.images import open_image, to_rgb, to_rgba
 from shotcraft.draw.plate import Plate, PlateLayer
 
 Color = tuple[int, int, int]
@@ -90,8 +91,8 @@ def plate(
         i = seg.astype(int)
         f = seg - i
         arr = np.stack([_mix(stops[k], stops[k + 1], f[..., 0]) for k in range(len(stops) - 1)])
-        img = np.take_along_axis(arr, i[None, :, :, 0], axis=0)[0]
-        img = np.broadcast_to(img, (h, w, 3))
+        rows = np.take_along_axis(arr, i[None, :, :, 0], axis=0)[0]  # (h, 3): one per row
+        img = np.broadcast_to(rows[:, None, :], (h, w, 3))
         return Plate.single(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)))
 
     rng = np.random.default_rng(seed)
@@ -150,8 +151,8 @@ def plate(
 
 def plate_from_image(path: Path, size: tuple[int, int]) -> Image.Image:
     """Cover-fit a picture to the plate size (scaled to fill, centred, cropped)."""
-    with Image.open(path) as src:
-        im = src.convert("RGB")
+    with open_image(path) as src:
+        im = to_rgb(src)
         w, h = size
         k = max(w / im.width, h / im.height)
         rw, rh = max(w, round(im.width * k)), max(h, round(im.height * k))
@@ -216,8 +217,8 @@ def sprite(shape: str, color: Color, height: int, aspect: float) -> Image.Image:
 
 
 def sprite_from_image(path: Path, height: int) -> Image.Image:
-    with Image.open(path) as src:
-        im = src.convert("RGBA")
+    with open_image(path) as src:
+        im = to_rgba(src)
         w = max(1, round(im.width * height / im.height))
         return premultiplied_resize(im, (w, height))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shotcraft.fsutil import read_artifact
+from shotcraft.fsutil import artifact_fields, finite, pair, read_artifact
 from shotcraft.layout.planner import KeyPosition, Layout, SubjectLayout
 from shotcraft.spec.model import Shot
 
@@ -57,32 +57,37 @@ def layout_to_json(
 
 
 def read_layout(path: Path) -> Layout:
-    return layout_from_json(read_artifact(path, LAYOUT_SCHEMA, "sketch"))
+    d = read_artifact(path, LAYOUT_SCHEMA, "sketch")
+    with artifact_fields(path, "sketch"):
+        return layout_from_json(d)
 
 
 def layout_from_json(d: dict[str, Any]) -> Layout:
     """The layout as layout.json holds it (the runner hands this value forward, so a stage
-    sees the same numbers whether it got them in memory or from the file)."""
+    sees the same numbers whether it got them in memory or from the file); raises KeyError,
+    TypeError or ValueError on a damaged one."""
     subjects = tuple(
         SubjectLayout(
-            id=s["id"],
-            shape=s["shape"],
-            aspect=s["aspect"],
-            height=s["height"],
-            width=s["width"],
-            depth=s["depth"],
-            on_ground=s["on_ground"],
-            shadow=s["shadow"],
-            placed_by=s["placed_by"],
-            keys=tuple(KeyPosition(k["t"], k["x"], k["y"]) for k in s["keys"]),
+            id=str(s["id"]),
+            shape=str(s["shape"]),
+            aspect=finite(s["aspect"]),
+            height=finite(s["height"]),
+            width=finite(s["width"]),
+            depth=finite(s["depth"]),
+            on_ground=bool(s["on_ground"]),
+            shadow=bool(s["shadow"]),
+            placed_by=str(s["placed_by"]),
+            keys=tuple(
+                KeyPosition(finite(k["t"]), finite(k["x"]), finite(k["y"])) for k in s["keys"]
+            ),
         )
         for s in d["subjects"]
     )
     return Layout(
-        shot_id=d["shot"],
-        variant=d["variant"],
-        seed=d["seed"],
-        size=tuple(d["size"]),
-        plate_size=tuple(d["plate"]["size"]),
+        shot_id=str(d["shot"]),
+        variant=int(d["variant"]),
+        seed=int(d["seed"]),
+        size=pair(d["size"], int),
+        plate_size=pair(d["plate"]["size"], int),
         subjects=subjects,
     )

@@ -23,6 +23,23 @@ class AudioTrack:
     fade_out: float = 0.0
 
 
+def audio_problem(path: Path) -> str | None:
+    """Why `path` cannot be the reel's audio (not a media file, no audio stream, no decodable
+    audio at its start), or None. Probed when the reel is loaded, not at the end of compose."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                return "has no audio track"
+            for _ in c.decode(audio=0):
+                return None  # one frame decodes: the rest is the file's own business
+            return "has an audio track with no sound in it"
+    except PermissionError:
+        return "cannot be read (permission denied)"
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e)
+        return f"is not an audio file PyAV can read ({why})"
+
+
 def load_samples(path: Path) -> np.ndarray:
     """The whole file as float32 stereo at 48 kHz, shape (2, n)."""
     import numpy as np

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from shotcraft.errors import RenderFailed
-from shotcraft.fsutil import publish, temp_beside
+from shotcraft.errors import CannotWrite, RenderFailed, is_write_fault, os_cause
+from shotcraft.fsutil import publish, temp_beside, writing
 from shotcraft.media.audio import AudioTrack, encode_audio
 
 if TYPE_CHECKING:
@@ -129,7 +129,12 @@ class VideoWriter:
         self._error: BaseException | None = None
         self._threaded = threaded
         self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
-        self._container = av.open(str(self._tmp), "w", format=container_format(self.path))
+        try:
+            with writing(self.path):
+                self._container = av.open(str(self._tmp), "w", format=container_format(self.path))
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._stream = open_video_stream(self._container, size, fps, settings)
         self._audio = encode_audio(self._container, audio, audio_duration) if audio else None
         self._thread: threading.Thread | None = None
@@ -163,7 +168,7 @@ class VideoWriter:
         if array.shape[:2] != (rows, self.size[0]):
             raise ValueError(f"frame is {array.shape[1]}x{array.shape[0]}, expected {self.size}")
         if self._error is not None:
-            raise RenderFailed(f"encoding failed: {self._error}")
+            self._raise_error()
         if self._threaded:
             self._queue.put(array)
         else:
@@ -175,12 +180,18 @@ class VideoWriter:
             self._queue.put(_STOP)
             self._thread.join()
         if self._error is not None:
-            raise RenderFailed(f"encoding failed: {self._error}")
+            self._raise_error()
         for packet in self._stream.encode():
             self._container.mux(packet)
         if self._audio is not None:
             self._audio.mux_until(float("inf"))
         self._container.close()
+
+    def _raise_error(self) -> None:
+        error = self._error
+        if isinstance(error, OSError) and is_write_fault(error):  # a full disk: named by path
+            raise CannotWrite(self.path, os_cause(error))
+        raise RenderFailed(f"encoding failed: {self._error}")
 
     def abort(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -206,7 +217,8 @@ class VideoWriter:
             self.abort()
             return
         try:
-            self._finish()
+            with writing(self.path):
+                self._finish()
             publish(self._tmp, self.path)
         except BaseException:
             self.abort()

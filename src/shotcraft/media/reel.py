@@ -11,6 +11,8 @@ re-encoded instead, and the report says so.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import av
 
-from shotcraft.fsutil import publish, temp_beside
+from shotcraft.fsutil import publish, temp_beside, writing
 from shotcraft.media.audio import AudioTrack, encode_audio
 from shotcraft.media.encode import EncoderSettings, VideoWriter, container_format
 from shotcraft.media.probe import VideoInfo, probe
@@ -305,6 +307,32 @@ class _CannotSplice(Exception):
     pass
 
 
+SCRATCH_PREFIX = "shotcraft-reel-"
+
+
+@contextlib.contextmanager
+def scratch_dir() -> Iterator[str]:
+    """A scratch folder in the temp dir named by this process's pid, so that the next compose
+    can remove the ones killed runs left (see remove_orphan_scratch)."""
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as d:
+        yield d
+
+
+def remove_orphan_scratch(tmpdir: Path | None = None) -> list[Path]:
+    """Remove shotcraft-reel-PID-* folders whose process is gone."""
+    from shotcraft.fsutil import pid_alive
+
+    base = Path(tmpdir or tempfile.gettempdir())
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in base.glob(f"{SCRATCH_PREFIX}*"):
+            pid = p.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+            if p.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
 def _encode_all(
     ops: list[Op],
     parts: list[ReelPart],
@@ -352,7 +380,7 @@ def _splice(
         else:
             groups.append([op])
     tmp = temp_beside(out, ".part.mp4")
-    with tempfile.TemporaryDirectory(prefix="shotcraft-reel-") as scratch:
+    with scratch_dir() as scratch, writing(out):
         try:
             with av.open(str(parts[first_copy.part].clip)) as ref:
                 container = av.open(str(tmp), "w", format="mp4")

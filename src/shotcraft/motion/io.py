@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shotcraft.fsutil import read_artifact
+from shotcraft.fsutil import artifact_fields, finite, pair, read_artifact
 from shotcraft.motion.track import MOTION_SCHEMA, CameraTrack, MotionTrack, SubjectTrack
 
 
@@ -65,32 +65,46 @@ def motion_to_json(m: MotionTrack) -> dict[str, Any]:
 
 
 def read_motion(path: Path) -> MotionTrack:
-    return motion_from_json(read_artifact(path, MOTION_SCHEMA, "refine"))
+    d = read_artifact(path, MOTION_SCHEMA, "refine")
+    with artifact_fields(path, "refine"):
+        return motion_from_json(d)
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    arr = np.array([finite(v) for v in values], dtype=np.float64)
+    return arr
 
 
 def motion_from_json(d: dict[str, Any]) -> MotionTrack:
-    """The track as motion.json holds it (rounded as written: see layout_from_json)."""
+    """The track as motion.json holds it (rounded as written: see layout_from_json); raises
+    KeyError, TypeError or ValueError on a damaged one."""
+    n = int(d["frames"])
     cams = d["camera"]
+    if not isinstance(cams, list) or len(cams) != n:
+        # a file cut short (or edited) would silently render a shorter clip
+        raise ValueError(f"{len(cams)} camera frames, not the {n} it says")
     camera = CameraTrack(
-        pan_x=np.array([c["pan"][0] for c in cams]),
-        pan_y=np.array([c["pan"][1] for c in cams]),
-        zoom=np.array([c["zoom"] for c in cams]),
-        roll=np.array([c["roll"] for c in cams]),
+        pan_x=_numbers([c["pan"][0] for c in cams]),
+        pan_y=_numbers([c["pan"][1] for c in cams]),
+        zoom=_numbers([c["zoom"] for c in cams]),
+        roll=_numbers([c["roll"] for c in cams]),
     )
     subjects = []
-    for s in sorted(d["subjects"], key=lambda s: s["z"]):
+    for s in sorted(d["subjects"], key=lambda s: finite(s["z"])):
         fr = s["frames"]
+        if not isinstance(fr, list) or len(fr) != n:
+            raise ValueError(f"subject {s['id']!r} has {len(fr)} frames, not {n}")
 
         def col(key: str, idx: int | None = None, frames: list[dict[str, Any]] = fr) -> np.ndarray:
             if idx is None:
-                return np.array([f[key] for f in frames])
-            return np.array([f[key][idx] for f in frames])
+                return _numbers([f[key] for f in frames])
+            return _numbers([f[key][idx] for f in frames])
 
         subjects.append(
             SubjectTrack(
-                id=s["id"],
-                depth=s["depth"],
-                shadow=s["shadow"],
+                id=str(s["id"]),
+                depth=finite(s["depth"]),
+                shadow=bool(s["shadow"]),
                 x=col("at", 0),
                 y=col("at", 1),
                 sx=col("screen", 0),
@@ -100,9 +114,12 @@ def motion_from_json(d: dict[str, Any]) -> MotionTrack:
                 height=col("height"),
                 scale=col("scale"),
                 rotation=col("rotation"),
-                mirror=col("mirror").astype(bool),
+                mirror=np.array([bool(f["mirror"]) for f in fr], dtype=bool),
                 opacity=col("opacity"),
                 bob=col("lift"),
             )
         )
-    return MotionTrack(d["shot"], d["fps"], tuple(d["size"]), camera, tuple(subjects))
+    fps = d["fps"]
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
+        raise ValueError(f"fps {fps!r} is not a whole number of frames a second")
+    return MotionTrack(str(d["shot"]), fps, pair(d["size"], int), camera, tuple(subjects))

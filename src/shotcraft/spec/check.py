@@ -161,7 +161,7 @@ class Checker:
             return default
         v = tbl[key]
         if not isinstance(v, bool):
-            self.fail(f"{path}.{key}", f"must be true or false, got {_kind(v)}")
+            self.fail(_join(path, key), f"must be true or false, got {_kind(v)}")
             return None
         return v
 
@@ -183,14 +183,14 @@ class Checker:
             return v
         hint = self.suggest(v, allowed)
         options = ", ".join(allowed) + (f", {extra_doc}" if extra_doc else "")
-        self.fail(f"{path}.{key}", f"'{v}' is not allowed{hint} (allowed: {options})")
+        self.fail(_join(path, key), f"'{v}' is not allowed{hint} (allowed: {options})")
         return None
 
     def ident(self, tbl: dict[str, Any], key: str, path: str, default: Any = MISSING) -> Any:
         v = self.string(tbl, key, path, default, max_len=64)
         if isinstance(v, str) and v is not default and not ID_RE.match(v):
             self.fail(
-                f"{path}.{key}",
+                _join(path, key),
                 f"'{v}' is not a safe id (use letters, digits, '-' and '_', starting with a "
                 "letter or digit, at most 64 characters)",
             )
@@ -222,7 +222,7 @@ class Checker:
         v = self.string(tbl, key, path, default=None)
         if v is None:
             return None
-        where = f"{path}.{key}"
+        where = _join(path, key)
         p = Path(v).expanduser()
         full = p if p.is_absolute() else (self.base_dir / p)
         if not full.is_file():
@@ -230,6 +230,11 @@ class Checker:
             self.problems.append(Problem(where, message, self.line_of(where), missing_file=True))
             return None
         return full.resolve()
+
+
+def _join(path: str, key: str) -> str:
+    """A key path: "shot.fps", or just "crf" at the top of a file (no leading dot)."""
+    return f"{path}.{key}" if path else key
 
 
 def _close(word: str, allowed: list[str]) -> list[str]:

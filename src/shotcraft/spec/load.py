@@ -69,7 +69,8 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     except OSError as e:
         raise SpecError(path, [Problem("", f"cannot be read: {e.strerror}")]) from None
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the TOML
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SpecError(path, [Problem("", "is not UTF-8 text")]) from None
     if not text.strip():
@@ -111,7 +112,7 @@ def load_shot(path: Path | str) -> Shot:
     fps = c.number(shot_t, "fps", "shot", 1, MAX_FPS, default=24, integer=True)
     size = _size(c, shot_t, "shot")
     seed = c.number(shot_t, "seed", "shot", 0, 2**32 - 1, default=0, integer=True)
-    preset = c.ident(shot_t, "preset", "shot", default="preview")
+    preset = _preset_ref(c, shot_t, path.parent)
 
     model = _model(c, data["model"]) if "model" in data else None
     background = _background(c, data.get("background", {}))
@@ -119,6 +120,11 @@ def load_shot(path: Path | str) -> Shot:
     camera = _camera(c, data.get("camera", {}), dur)
     subjects = _subjects(c, data.get("subjects", []), dur)
 
+    if not c.problems:
+        # decoded now, not after sketch has run: a picture that cannot be drawn is a bad shot
+        _check_pictures(c, background.image, "background.image")
+        for i, s in enumerate(subjects):
+            _check_pictures(c, s.image, f"subjects[{i}].image")
     if c.problems:
         raise SpecError(path, c.problems)
     return Shot(
@@ -137,6 +143,41 @@ def load_shot(path: Path | str) -> Shot:
 
 
 _SHOT_KEYS = ("id", "duration", "fps", "size", "seed", "preset")
+
+
+def _preset_ref(c: Checker, shot_t: dict[str, Any], base: Path) -> Any:
+    """shot.preset: a name (draft, preview, final, one in ./presets/) or a path to a preset
+    file ending in .toml, relative to the shot file (as the README shows:
+    "./presets/NAME.toml"); a path is kept resolved, so it works from any folder."""
+    v = shot_t.get("preset")
+    if isinstance(v, str) and v.endswith(".toml"):
+        full = preset_path(v, base)
+        if full is None:
+            c.fail("shot.preset", f"file not found: {base / v} (paths are relative to the shot)")
+            return None
+        return str(full)
+    return c.ident(shot_t, "preset", "shot", default="preview")
+
+
+def preset_path(ref: str, base: Path | None = None) -> Path | None:
+    """A preset given as a path: relative to `base` (the shot's folder), else to the current
+    folder; None when it is not there."""
+    p = Path(ref).expanduser()
+    for full in [p] if p.is_absolute() else [*([base / p] if base else []), Path.cwd() / p]:
+        if full.is_file():
+            return full.resolve()
+    return None
+
+
+def _check_pictures(c: Checker, image: Path | None, where: str) -> None:
+    if image is None:
+        return
+    from shotcraft.draw.images import BadImage, check_image  # Pillow: only for shots with one
+
+    try:
+        check_image(image)
+    except BadImage as e:
+        c.fail(where, f"{image.name} {e}")
 
 
 def _safe_stem(stem: str) -> bool:
@@ -406,6 +447,13 @@ def load_reel(path: Path | str) -> Reel:
         file = c.asset(at, "file", "audio")
         if "file" not in at:
             c.fail("audio.file", "is required")
+        if file is not None:
+            from shotcraft.media.audio import audio_problem  # PyAV: only for a reel with audio
+
+            problem = audio_problem(file)
+            if problem is not None:
+                c.fail("audio.file", f"{file.name} {problem}")
+                file = None
         vol = c.number(at, "volume", "audio", 0.0, 4.0, default=1.0)
         fi = c.number(at, "fade_in", "audio", 0.0, 60.0, default=0.0)
         fo = c.number(at, "fade_out", "audio", 0.0, 60.0, default=0.0)
@@ -478,6 +526,12 @@ X264_PRESETS = (
 
 def find_preset(name: str, search: tuple[Path, ...] = ()) -> Path:
     from importlib import resources  # only the commands that need a preset pay for it
+
+    if name.endswith(".toml"):  # a path (shot.preset keeps it resolved; --preset: from here)
+        found = preset_path(name)
+        if found is None:
+            raise SpecError(f"preset '{name}'", [Problem("", "file not found")])
+        return found
 
     for folder in (*search, Path.cwd() / "presets"):
         p = folder / f"{name}.toml"

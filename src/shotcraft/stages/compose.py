@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
+
+import av
 
 from shotcraft.errors import MissingInput, Problem, SpecError, UsageError
 from shotcraft.media.audio import AudioTrack
 from shotcraft.media.encode import EncoderSettings
-from shotcraft.media.probe import probe
+from shotcraft.media.probe import VideoInfo, probe
 from shotcraft.media.reel import ReelPart, assemble, transition_overlaps
-from shotcraft.project import ShotPaths
+from shotcraft.project import ShotPaths, State
 from shotcraft.spec import load_reel, load_shot
 from shotcraft.spec.model import Reel
 from shotcraft.stages.common import Settings, StageResult
@@ -40,6 +43,55 @@ def _clip_encoder(paths: ShotPaths) -> EncoderSettings | None:
         return EncoderSettings.from_json(json.loads(paths.render_json.read_text())["encoder"])
     except (OSError, KeyError, ValueError, TypeError):
         return None
+
+
+def _render_command(shot_file: Path, settings: Settings, force: bool) -> str:
+    """The command that (re)makes a clip, quoted so it can be pasted into a shell."""
+    words = ["shotcraft", "render", _relative(shot_file), "--project", str(settings.project)]
+    return " ".join(shlex.quote(w) for w in words) + (" --force" if force else "")
+
+
+def _checked_clip(clip: Path, name: str, shot_file: Path | None, settings: Settings) -> VideoInfo:
+    """Probe a clip and check it is the whole clip its render recorded (size and frames): a
+    clip cut short after it was rendered is named with the command that remakes it."""
+    redo = (
+        f"run: {_render_command(Path(str(shot_file)), settings, force=True)}"
+        if shot_file is not None
+        else "run compose again (title cards are remade)"
+    )
+    try:
+        info = probe(clip)
+    except (OSError, ValueError, IndexError, av.error.FFmpegError) as e:
+        raise MissingInput(f"{clip}: clip '{name}' cannot be read ({e}); {redo}") from None
+    if shot_file is None:
+        return info
+    paths = ShotPaths(clip.parent)
+    recorded = State(paths).stage("render")
+    size = (recorded.get("sizes") or {}).get(clip.name)
+    try:
+        frames = json.loads(paths.render_json.read_text())["frames"]
+    except (OSError, ValueError, KeyError, TypeError):
+        frames = None
+    actual = clip.stat().st_size
+    if (isinstance(size, int) and size != actual) or (
+        isinstance(frames, int) and frames != info.frames
+    ):
+        raise MissingInput(
+            f"{clip}: clip '{name}' is not the clip that was rendered ({info.frames} frames, "
+            f"{actual} bytes; rendered: {frames} frames, {size} bytes); {redo}"
+        )
+    return info
+
+
+def _remove_leftovers(settings: Settings, out: Path) -> None:
+    """What killed runs left: temp files beside the reel and title cards, scratch folders."""
+    from shotcraft.fsutil import remove_orphans
+    from shotcraft.media.reel import remove_orphan_scratch
+
+    remove_orphans(Path(settings.project), recursive=False)
+    remove_orphans(Path(settings.project) / "titles", recursive=False)
+    remove_orphans(out.parent, recursive=False)
+    remove_orphan_scratch()
 
 
 def output_format(output: Path | None, fmt: str | None) -> str:
@@ -77,19 +129,23 @@ def compose(
         for i, s in shots.items()
         if not ShotPaths.of(settings.project, s.id).clip.is_file()
     ]
+    _remove_leftovers(settings, out)
     if missing and render_missing:
+        from shotcraft.project import shot_lock
         from shotcraft.stages.common import load_context
         from shotcraft.stages.pipeline import Pipeline
 
         for _, src in missing:
-            Pipeline(load_context(Path(str(src)), settings), settings).render()
+            ctx = load_context(Path(str(src)), settings)
+            with shot_lock(ctx.paths):
+                Pipeline(ctx, settings).render()
         missing = []
     if missing:
         sid, src = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise MissingInput(
-            f"{reel_file}: clip '{sid.id}' is not rendered yet{more}; run: shotcraft render "
-            f"{_relative(Path(str(src)))} --project {settings.project} "
+            f"{reel_file}: clip '{sid.id}' is not rendered yet{more}; run: "
+            f"{_render_command(Path(str(src)), settings, force=False)} "
             "(or compose --render-missing)"
         )
     parts, infos, durations, problems = [], [], [], []
@@ -103,7 +159,7 @@ def compose(
         else:
             paths = ShotPaths.of(settings.project, shots[i].id)
             clip_path, name, encoder = paths.clip, shots[i].id, _clip_encoder(paths)
-        info = probe(clip_path)
+        info = _checked_clip(clip_path, name, reel.clips[i].shot, settings)
         infos.append(info)
         length = info.frames / float(info.fps)
         if strict and (info.size != reel.size or abs(float(info.fps) - reel.fps) > 1e-3):
@@ -126,6 +182,11 @@ def compose(
             length = min(clip.trim[1], length) - clip.trim[0]
         durations.append(length)
         parts.append(ReelPart(clip_path, clip.trim, clip.transition, encoder))
+
+    def overlap(k: int) -> float:  # how much of its neighbours clip k's transition covers
+        tr = parts[k].transition if 0 < k < len(parts) else None
+        return tr.duration if tr is not None and tr.kind != "cut" else 0.0
+
     for i in range(1, len(parts)):
         tr = parts[i].transition
         shortest = min(durations[i - 1], durations[i])
@@ -134,6 +195,18 @@ def compose(
                 Problem(
                     f"clips[{i}].transition.duration",
                     f"{tr.duration:g}s is longer than a clip it joins ({shortest:.2f}s)",
+                )
+            )
+    for i in range(1, len(parts) - 1):
+        # the transitions into and out of a clip both eat into it: together they must
+        # leave it a frame of its own, or frames would be blended twice (replayed)
+        both = overlap(i) + overlap(i + 1)
+        if overlap(i) and overlap(i + 1) and both > durations[i] - 1.0 / reel.fps + 1e-9:
+            problems.append(
+                Problem(
+                    f"clips[{i + 1}].transition.duration",
+                    f"the transitions into and out of clips[{i}] ({overlap(i):g}s + "
+                    f"{overlap(i + 1):g}s) overlap more than its {durations[i]:.2f}s",
                 )
             )
     if problems:
