@@ -100,7 +100,8 @@ def simple_shot(write_shot: Callable[..., Path]) -> Callable[..., Path]:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random diffusers pipeline on disk (built once per session, no network)."""
     pytest.importorskip("diffusers")
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)  # cores are shared: more threads only contend
     from tests.tiny_model import build_tiny_pipeline
 
     return build_tiny_pipeline(tmp_path_factory.mktemp("models"))

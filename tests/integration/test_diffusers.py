@@ -7,9 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from shotcraft.media.probe import probe
 
@@ -81,16 +79,6 @@ def test_paints_plate_and_sprite_once_and_reuses_them(
     assert "up to date" in r.output
     assert cli("render", "--force", model_shot("a.toml")).exit_code == 0
     assert _report(project, "a")["denoiser_calls"] == 0
-
-
-def test_sprites_are_keyed_out_to_alpha() -> None:
-    from shotcraft.backends.diffusers_t2i import key_out_green
-
-    img = np.zeros((4, 8, 3), dtype=np.uint8)
-    img[:, :4] = (20, 230, 30)  # the key colour
-    img[:, 4:] = (200, 60, 40)  # the subject
-    alpha = np.asarray(key_out_green(Image.fromarray(img)))[..., 3]
-    assert (alpha[:, :4] == 0).all() and (alpha[:, 4:] == 255).all()
 
 
 def test_harmonize_every_4th_frame_costs_a_quarter(

@@ -13,8 +13,12 @@ from shotcraft.spec.model import ModelSpec
 DIFFUSION_HINT = "pip install 'shotcraft[diffusion]'  (torch, diffusers, transformers, accelerate)"
 
 
-def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
-    """The procedural backend when no model is configured, else the diffusers one."""
+def get_backend(
+    model: ModelSpec | None, device: str = "auto", *, download: bool = False, verbose: bool = False
+) -> Backend:
+    """The procedural backend when no model is configured, else the diffusers one, which
+    paints the way the model's family (`backends.families`) expects. `download` lets it fetch
+    a hub id that is not on this machine; `verbose` lets the libraries' output through."""
     if model is None:
         return ProceduralBackend()
     missing = [name for name in ("torch", "diffusers", "transformers") if not _installed(name)]
@@ -25,7 +29,8 @@ def get_backend(model: ModelSpec | None, device: str = "auto") -> Backend:
         )
     from shotcraft.backends.diffusers_t2i import DiffusersBackend
 
-    return DiffusersBackend(model, device)  # torch is imported only when the model is loaded
+    # torch is imported only when the model is loaded
+    return DiffusersBackend(model, device, download=download, verbose=verbose)
 
 
 class BackendPool:
@@ -34,15 +39,17 @@ class BackendPool:
     the same object, so a model is loaded at most once. A second spec of the same weights
     (another step count, say) borrows the first one's loaded components."""
 
-    def __init__(self) -> None:
+    def __init__(self, download: bool = False, verbose: bool = False) -> None:
         self._made: dict[tuple[ModelSpec | None, str], Backend] = {}
         self.built = 0  # backend objects made (tests count them)
+        self.download = download  # models may be fetched from the hub (`--download`)
+        self.verbose = verbose  # the model libraries' output gets through (`--verbose`)
 
     def get(self, model: ModelSpec | None, device: str = "auto") -> Backend:
         key = (model, device)
         backend = self._made.get(key)
         if backend is None:
-            backend = get_backend(model, device)
+            backend = get_backend(model, device, download=self.download, verbose=self.verbose)
             self.built += 1
             if isinstance(backend, ModelBackend):
                 for other in self._made.values():

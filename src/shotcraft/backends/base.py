@@ -147,6 +147,10 @@ class ModelBackend(ABC):
         )
         return painted.convert("RGB").resize(size, Image.Resampling.LANCZOS)
 
+    def guidance(self) -> float:
+        """The guidance this model paints with (the shot's, else the family's default)."""
+        return float(self.model.guidance or 0.0)
+
     def harmonize_steps(self) -> int:
         """Denoiser evaluations one harmonized frame costs."""
         return self.steps("i2i", strength=self.model.strength)

@@ -39,7 +39,12 @@ class AnimateDiffVideo(VideoModelBackend):
 
     def default_spec(self) -> VideoSpec:
         m = self.painter.model
-        return VideoSpec(model=str(m.motion_adapter), steps=m.steps, guidance=m.guidance)
+        # the image model's settings, resolved to its family's defaults where the shot has none
+        return VideoSpec(
+            model=str(m.motion_adapter),
+            steps=self.painter.steps("t2i"),
+            guidance=self.painter.guidance(),
+        )
 
     def settings(self, s: VideoSpec, shot_fps: int, prompt: str) -> VideoSettings:
         base = super().settings(s, shot_fps, prompt)

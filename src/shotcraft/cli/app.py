@@ -48,6 +48,17 @@ class Device(str, Enum):
     mps = "mps"
 
 
+DownloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--download", help="Let the model be fetched from the hub (default: local files only)."
+    ),
+]
+VerboseModelOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Let the model libraries' own output through."),
+]
+
 app = typer.Typer(
     name="shotcraft",
     help=(
@@ -252,6 +263,8 @@ def render(
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
+    download: DownloadOpt = False,
+    verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
     watch: WatchOpt = False,
@@ -259,9 +272,18 @@ def render(
 ) -> None:
     """Render the clip (clip.mp4, render.json, clip.d); plans the layout and motion first if
     they are stale (previews only with --previews)."""
+    from shotcraft.backends import BackendPool
+
     out = Output(quiet, json_)
     settings = _settings(
-        project, cache, out, force=force, preset=preset, model=model, device=device.value
+        project,
+        cache,
+        out,
+        force=force,
+        preset=preset,
+        model=model,
+        device=device.value,
+        backends=BackendPool(download=download, verbose=verbose),
     )
     if watch:
         # each re-render says what it will cost first; --budget refuses it (and waits)
@@ -430,6 +452,8 @@ def calibrate(
         Device, typer.Option("--device", help="Where the diffusers model runs.")
     ] = Device.auto,
     cache: CacheOpt = None,
+    download: DownloadOpt = False,
+    verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -448,7 +472,7 @@ def calibrate(
         from shotcraft.backends.base import ModelBackend
         from shotcraft.spec.model import ModelSpec
 
-        backend = get_backend(ModelSpec(id=model), device.value)
+        backend = get_backend(ModelSpec(id=model), device.value, download=download, verbose=verbose)
         if not isinstance(backend, ModelBackend):
             raise AssertionError("a model id always gives a model backend")
         rates = cost.model_rates(root, backend, out, again=True)

@@ -15,6 +15,7 @@ from shotcraft.spec.model import (
     EASINGS,
     FACINGS,
     GAITS,
+    OFFLOADS,
     PATHS,
     SCHEMA_VERSION,
     SHAPES,
@@ -201,28 +202,49 @@ def _size(c: Checker, tbl: dict[str, Any], path: str) -> Any:
     return v
 
 
+_MODEL_KEYS = (
+    "id",
+    "revision",
+    "steps",
+    "guidance",
+    "negative",
+    "strength",
+    "every",
+    "motion_adapter",
+    "offload",
+    "matting",
+)
+
+
 def _model(c: Checker, raw: Any) -> Any:
-    t = c.table(
-        raw,
-        "model",
-        ("id", "revision", "steps", "guidance", "negative", "strength", "every", "motion_adapter"),
-    )
+    t = c.table(raw, "model", _MODEL_KEYS)
     if t is None:
         return None
     mid = c.string(t, "id", "model")
     if isinstance(mid, str) and not mid.strip():
         c.fail("model.id", "must name a hub id or a local folder, got an empty string")
         mid = None
-    return ModelSpec(
+    spec = ModelSpec(
         id=mid,
         revision=c.string(t, "revision", "model", default=None),
-        steps=c.number(t, "steps", "model", 1, 200, default=4, integer=True),
-        guidance=c.number(t, "guidance", "model", 0.0, 30.0, default=0.0),
+        steps=c.number(t, "steps", "model", 1, 200, default=None, integer=True),
+        guidance=c.number(t, "guidance", "model", 0.0, 30.0, default=None),
         negative=c.string(t, "negative", "model", default=""),
         strength=c.number(t, "strength", "model", 0.0, 1.0, default=0.3),
         every=_every(c, t),
         motion_adapter=c.string(t, "motion_adapter", "model", default=None),
+        offload=c.choice(t, "offload", "model", OFFLOADS, default="auto"),
+        matting=c.string(t, "matting", "model", default=None),
     )
+    if isinstance(spec.id, str) and isinstance(spec.strength, float):
+        # the family's own rules, where the model's config files are on this machine (no torch)
+        from shotcraft.backends.families import check_model
+
+        for where, message in check_model(
+            spec.id, spec.revision, spec.steps, spec.strength, spec.negative or ""
+        ):
+            c.fail(where, message)
+    return spec
 
 
 _VIDEO_KEYS = tuple(f.name for f in dataclasses.fields(VideoSpec))

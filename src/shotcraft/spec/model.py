@@ -25,16 +25,21 @@ OFFLOADS = ("auto", "none", "model", "sequential")
 JOINS = ("crossfade", "condition")
 
 
+OFFLOADS = ("auto", "none", "model", "sequential")  # model.offload
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     id: str
     revision: str | None = None
-    steps: int = 4
-    guidance: float = 0.0
+    steps: int | None = None  # None: the model family's default (see backends.families)
+    guidance: float | None = None  # None: the family's default
     negative: str = ""
     strength: float = 0.3  # harmonize image-to-image strength
     every: int | None = None  # harmonize every K-th frame; None: "auto", where the scene drifts
     motion_adapter: str | None = None
+    offload: str = "auto"  # auto | none | model | sequential: where the weights are placed
+    matting: str | None = None  # an image-segmentation model cutting sprites out, not the key
 
 
 @dataclass(frozen=True, slots=True)
