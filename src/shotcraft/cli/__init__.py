@@ -12,12 +12,19 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def main() -> None:
     """The console entry point. It imports the app itself, so a Ctrl-C while Typer, rich or
     numpy are still importing exits 130 with one line, like one during the work does."""
+    import signal
     import sys
 
     try:
         from shotcraft.cli.app import main as run
 
         run()
+    except SystemExit:
+        # The command is done and has said so. A Ctrl-C now, while Python shuts down (joining
+        # worker threads, running atexit hooks), must not turn a finished run into a death by
+        # signal (exit -2) with a traceback from the interpreter's own shutdown code.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
     except KeyboardInterrupt:
         try:
             sys.stderr.write("interrupted: finished work is kept; partial files were removed\n")
