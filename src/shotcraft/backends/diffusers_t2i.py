@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -135,7 +135,8 @@ class DiffusersBackend(ModelBackend):
 
     @property
     def loaded(self) -> bool:
-        return self._t2i is not None
+        # a borrower of loaded components loads nothing
+        return self._t2i is not None or (self._lender is not None and self._lender.loaded)
 
     def load(self) -> None:
         self.pipe  # noqa: B018 (the property loads)
@@ -151,6 +152,8 @@ class DiffusersBackend(ModelBackend):
             t0 = time.perf_counter()  # diffusers imports its pipelines lazily: count them too
             import torch
             from diffusers import AutoPipelineForText2Image
+
+            self.import_seconds += time.perf_counter() - t0
 
             dtype = torch.float16 if self.device in ("cuda", "mps") else torch.float32
             try:
@@ -225,6 +228,28 @@ class DiffusersBackend(ModelBackend):
         if kind == "t2i":
             return n
         return max(1, int(n * (strength or self.model.strength)))
+
+    def time_vae(self, kind: Literal["decode", "encode"], size: tuple[int, int]) -> float | None:
+        """The pipeline's own VAE on a latent (or image) of the right shape, synchronised."""
+        import time
+
+        import torch
+
+        vae = getattr(self.pipe, "vae", None)
+        if vae is None:
+            return None
+        f = vae_scale_factor(self.model.id)
+        w, h = size
+        with torch.no_grad():
+            if kind == "decode":
+                x = torch.zeros(1, vae.config.latent_channels, h // f, w // f)
+            else:
+                x = torch.zeros(1, vae.config.in_channels, h, w)
+            x = x.to(device=vae.device, dtype=vae.dtype)
+            t0 = time.perf_counter()
+            out = vae.decode(x).sample if kind == "decode" else vae.encode(x).latent_dist.mean
+            out.float().sum().item()  # waits for the device
+            return time.perf_counter() - t0
 
     # --- the video pass ----------------------------------------------------------------
     @property
