@@ -211,7 +211,9 @@ def test_storyboard_stills_painted_when_the_preset_asks(
 
 
 def test_calibrate_measures_the_model(cli: Callable[..., object], tiny_model: Path) -> None:
-    r = cli("calibrate", "--model", tiny_model, "--device", "cpu", "--json")
+    r = cli("calibrate", "--model", tiny_model, "--device", "cpu", "--sizes", "64x64,96x64,128x96")
+    assert "calibration took" in r.output
+    r = cli("calibrate", "--show", "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     (rates,) = [v for k, v in data["models"].items() if k.startswith("local:")]

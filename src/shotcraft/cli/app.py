@@ -321,6 +321,14 @@ def calibrate(
     device: Annotated[
         Device, typer.Option("--device", help="Where the diffusers model runs.")
     ] = Device.auto,
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--sizes",
+            help="Paint sizes to time the model at, e.g. 512x512,1024x576 (default: 256x256, "
+            "512x512 and 1024x576; a render times its own sizes when it needs them).",
+        ),
+    ] = None,
     show: Annotated[
         bool,
         typer.Option(
@@ -357,15 +365,35 @@ def calibrate(
         backend = get_backend(ModelSpec(id=model), device.value)
         if not isinstance(backend, ModelBackend):
             raise AssertionError("a model id always gives a model backend")
-        rates = cost.model_rates(root, backend, out, again=True)
-        size = backend.paint_size((512, 512))
-        at512 = cost.denoise_seconds(rates, 1, size)
+        calls = tuple(
+            cost.ModelCall("calibration", kind, backend.paint_size(size), 1)
+            for size in _sizes(sizes)
+            for kind in ("t2i", "i2i")
+        )
+        rates = cost.model_rates(root, backend, out, calls, again=True)
+        size = max((c.size for c in calls), key=lambda s: s[0] * s[1], default=None)
+        size = size or backend.paint_size((1024, 576))
+        step = cost.denoise_seconds(rates, 1, size)
         out.result(
-            f"model {model}: {at512:.3f}s per denoiser step at {size[0]}x{size[1]} "
+            f"model {model}: {step:.3f}s per denoiser step at {size[0]}x{size[1]} "
             f"(calibration took {rates['calibration_s']:.1f}s)"
         )
     out.result(f"saved to {cost.calibration_path(root)}")
     out.emit_json(cost.load_calibration(root))
+
+
+def _sizes(text: str | None) -> list[tuple[int, int]]:
+    if text is None:
+        return []
+    try:
+        out = [(int(w), int(h)) for w, h in (t.strip().lower().split("x") for t in text.split(","))]
+    except ValueError:
+        out = []
+    if not out or min(min(s) for s in out) < 8:
+        from shotcraft.errors import UsageError
+
+        raise UsageError(f"--sizes {text!r}: give sizes as WxH[,WxH...], e.g. 512x512,1024x576")
+    return out
 
 
 def _version(value: bool) -> None:
