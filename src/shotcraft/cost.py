@@ -322,6 +322,7 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         "pipeline_s_per_mpix": per_frame / mpix,
         "encoder_start_s": max(0.0, short - per_frame * CAL_SHORT),
         "painted_s_per_mpix": painted_s,
+        "layer_store_s": _layer_store_seconds(),
     }
 
 
@@ -342,6 +343,21 @@ def _painted_seconds(size: tuple[int, int]) -> float:
         t0 = time.perf_counter()
         Plate.single(img.resize(size, Image.Resampling.LANCZOS)).to_png()
         times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _layer_store_seconds() -> float:
+    """A layer's fixed cost through the cache, whatever its size: hashing its spec, the lock,
+    the atomic writes of the entry and its meta, and reading it back."""
+    from shotcraft.cache import Cache
+
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(Path(tmp))
+        for i in range(CAL_REPEATS * 2):
+            t0 = time.perf_counter()
+            cache.get_or_make({"kind": "calibration", "i": i}, lambda: b"x" * 4096, "calibration")
+            times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
@@ -408,7 +424,9 @@ def estimate(
         plate = plate_size[0] * plate_size[1] / 1e6 * rates["plate_s_per_mpix"]
     sprites = sprites_to_make * rates["sprite_s"]
     png = rates.get("painted_s_per_mpix", PAINTED_S_PER_MPIX)
-    stored = sum(w * h for w, h in painted) / 1e6 * png
+    stored = sum(w * h for w, h in painted) / 1e6 * png + len(painted) * rates.get(
+        "layer_store_s", 0.0
+    )
     total = FIXED_OVERHEAD + pipeline + blur + plate + sprites + stored
     return RenderEstimate(
         seconds=total,
