@@ -96,9 +96,19 @@ def test_estimates_hold_from_256_to_1024_px(
         shot = _shot(write_shot, model, size, f"{arch}-{i}", steps=steps)
         # a fresh process per render, as a user runs it (it calibrates at its own sizes,
         # then renders): nothing the rest of the suite left running shares its timings
+        where = ["--project", str(project), "--cache", str(cache_dir)]
         r = subprocess.run(
-            [sys.executable, "-m", "shotcraft", "render", "--json", "--device", "cpu", str(shot)]
-            + ["--project", str(project), "--cache", str(cache_dir)],  # noqa: RUF005
+            [
+                sys.executable,
+                "-m",
+                "shotcraft",
+                "render",
+                str(shot),
+                "--json",
+                "--device",
+                "cpu",
+                *where,
+            ],
             capture_output=True,
             text=True,
             env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
