@@ -266,6 +266,12 @@ def bench_memory(results: dict[str, Any]) -> None:
         _, stdout = run([PY, "-c", PEAK, *sc("render", shot, "--project", project)])
         out[f"{seconds}s_peak_mib"] = round(int(stdout.strip()) / 1024, 1)
         out[f"{seconds}s_seconds"] = round(time.perf_counter() - t0, 2)
+        rep = json.loads((project / shot.stem / "render.json").read_text())
+        out[f"{seconds}s_estimate_seconds"] = rep["estimate_seconds"]
+        out[f"{seconds}s_actual_seconds"] = rep["actual_seconds"]
+        out[f"{seconds}s_estimate_error"] = round(
+            rep["estimate_seconds"] / rep["actual_seconds"] - 1, 3
+        )
     out["ratio_60_to_10"] = round(out["60s_peak_mib"] / out["10s_peak_mib"], 3)
     out["target_ratio"] = 1.2
     out["note"] = "1920x1080 at 30 fps, preview preset (full-size frames)"
@@ -319,6 +325,12 @@ def bench_compose(results: dict[str, Any]) -> None:
         p.write_text(shot_toml(5.0, (1280, 720), 24, 2, x_end=0.5 + 0.1 * i))
         names.append(p)
         run(sc("render", p, "--project", project))
+        rep = json.loads((project / p.stem / "render.json").read_text())
+        results.setdefault("compose_clip_renders", {})[p.stem] = {
+            "estimate_seconds": rep["estimate_seconds"],
+            "actual_seconds": rep["actual_seconds"],
+            "estimate_error": round(rep["estimate_seconds"] / rep["actual_seconds"] - 1, 3),
+        }
     cut = WORK / "cut.toml"
     cut.write_text(
         "version = 1\n[reel]\nsize = [1280, 720]\nfps = 24\n"
@@ -446,7 +458,9 @@ def bench_diffusers(results: dict[str, Any]) -> None:
             env,
         )
         rep = json.loads((project / shot.stem / "render.json").read_text())
+        models = json.loads((cache / "calibration.json").read_text())["models"]
         out[f"every_{every}"] = {
+            "calibration_seconds": round(sum(m["calibration_s"] for m in models.values()), 3),
             "denoiser_calls": rep["denoiser_calls"],
             "calls_per_output_second": round(rep["denoiser_calls"] / 4.0, 2),
             "estimate_seconds": rep["estimate_seconds"],
@@ -567,6 +581,75 @@ def bench_video(results: dict[str, Any]) -> None:
     results["video"] = out
 
 
+ESTIMATE_SHOT = """
+version = 1
+[shot]
+duration = 1.0
+fps = 12
+size = [{w}, {h}]
+seed = 2
+[model]
+id = "{model}"
+steps = 2
+[background]
+prompt = "a meadow"
+[camera]
+keys = [ {{ t = 0.0 }}, {{ t = 1.0, pan = [0.05, 0.0] }} ]
+[[subjects]]
+id = "hare"
+prompt = "a hare"
+place = "left, ground"
+keys = [ {{ t = 0.0 }}, {{ t = 1.0, at = [0.6, 0.9] }} ]
+"""
+
+
+def bench_estimates(results: dict[str, Any]) -> None:
+    """Estimate against actual for tiny models of three architectures at 256, 640 and 1024 px
+    (tests/tiny_cost_models.py), each in a fresh process with a fresh cache: the rough
+    estimate from config files first (sketch), then the render (which calibrates at its own
+    sizes; calibration counted apart), then the same shot again from the cache-free estimate."""
+    sys.path.insert(0, str(HERE.parent))
+    try:
+        from tests.tiny_cost_models import ARCHITECTURES, build_cost_model
+    except ImportError:
+        results["estimates"] = {"skipped": "the diffusion extra is not installed"}
+        return
+    env = {"HF_HUB_OFFLINE": "1"}
+    out: dict[str, Any] = {}
+    for arch in ARCHITECTURES:
+        model = build_cost_model(WORK / "cost-models", arch)
+        cache = WORK / f"cache-est-{arch}"
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(WORK / "cache", cache, ignore=shutil.ignore_patterns("objects"))
+        for long_side in (256, 640, 1024):
+            name = f"{arch}-{long_side}"
+            shot = WORK / "shots" / f"est-{name}.toml"
+            shot.write_text(ESTIMATE_SHOT.format(w=long_side, h=long_side * 9 // 16, model=model))
+            project = WORK / f"p-est-{name}"
+            shutil.rmtree(project, ignore_errors=True)
+            base = ["--project", str(project), "--cache", str(cache)]
+            _, sk = run([PY, "-m", "shotcraft", "sketch", str(shot), *base, "--json"], env)
+            rough = json.loads(sk)["estimate"]
+            before = json.loads((cache / "calibration.json").read_text()).get("models", {})
+            spent_before = sum(m.get("calibration_s", 0) for m in before.values())
+            run([PY, "-m", "shotcraft", "render", str(shot), *base, "--quiet"], env)
+            rep = json.loads((project / shot.stem / "render.json").read_text())
+            models = json.loads((cache / "calibration.json").read_text())["models"]
+            spent = sum(m.get("calibration_s", 0) for m in models.values()) - spent_before
+            out[name] = {
+                "sketch_estimate": rough["seconds"],
+                "sketch_source": rough["source"],
+                "estimate_seconds": rep["estimate_seconds"],
+                "low": rep["estimate"]["low"],
+                "high": rep["estimate"]["high"],
+                "actual_seconds": rep["actual_seconds"],
+                "estimate_error": round(rep["estimate_seconds"] / rep["actual_seconds"] - 1, 3),
+                "calibration_seconds": round(spent, 3),
+            }
+    out["target_estimate_error"] = 0.25
+    results["estimates"] = out
+
+
 def main() -> None:
     (WORK / "shots").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -586,6 +669,7 @@ def main() -> None:
         ("memory", bench_memory),
         ("diffusers", bench_diffusers),
         ("video", bench_video),
+        ("estimates", bench_estimates),
     ]:
         if only and name not in only:
             continue

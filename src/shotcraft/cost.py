@@ -1,17 +1,33 @@
-"""The cost model: work units times rates measured once on this device.
+"""The cost model: work units times rates measured on this machine.
 
-Rates live in `<cache>/calibration.json`. When an estimate needs a rate that is not there,
-a short calibration (about two seconds, once per device and encoder preset) measures it with
-the real render loop.
+Rates live in `<cache>/calibration.json`, kept per machine so that one cache on shared storage
+serves many: the drawing and encoding rates under the CPU that measured them, a model's rates
+under the model, the resolved device, its name (GPU or CPU model), the dtype and the library
+versions.
+
+- Drawing and encoding: a short calibration (about two seconds, once per machine and encoder
+  preset) times the real render loop.
+- A model: timed at the paint sizes a render uses, and at no fewer than three sizes spanning
+  them (`model_rates`). Each part is fitted against size: a denoiser step as a fixed term plus
+  linear and quadratic terms in latent tokens (self-attention grows with their square), the
+  VAE decode and encode against pixels, a call's own cost (text encoding, pre- and
+  post-processing) against pixels; every point is the median of several runs. The load time
+  is measured apart and counted only when the process has to load.
+- Every render's actual time refines a model's rates: a correction per size bucket (`learn`).
+- A model never timed gets a rough estimate from its config files (`cost_config`), marked
+  rough, with its error bar.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,12 +42,29 @@ if TYPE_CHECKING:
     from shotcraft.backends.base import ModelBackend
 
 CALIBRATION_FILE = "calibration.json"
-CAL_SCHEMA = 1
+CAL_SCHEMA = 2  # 2: rates per machine, models fitted against size
 CAL_SIZE = (1280, 720)
 CAL_FRAMES = 72
 CAL_SHORT = 24  # a second, shorter run: the encoder's start-up cost
 CAL_REPEATS = 3  # each run is timed this many times, and the median kept
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
+PAINTED_S_PER_MPIX = 0.4  # storing a painted layer (resize, PNG) where no rate says better
+
+# model calibration
+MODEL_REPEATS = 3  # medians of this many runs...
+SLOW_CALL_S = 4.0  # ...or of one, at a size where a single call takes longer than this
+CAL_STEPS = (1, 3)  # a step is the difference of these two step counts, over their gap
+CAL_I2I = (4, 0.5)  # steps and strength of the image-to-image timing
+MIN_SIZES = 3  # a fit over fewer sizes than this is completed with sizes spanning them
+NEAR = 0.1  # a size within this fraction (in pixels) of a measured one counts as measured
+
+# error bars: the drawing rates hold to a few percent; a model's until renders say otherwise
+PROCEDURAL_SPREAD = 0.1
+MODEL_SPREAD = 0.25
+ROUGH_FACTOR = 3.0  # a config-file estimate: within a factor of this, either way
+LEARN_WEIGHT = 0.5  # how far one render moves a correction toward what it measured
+LEARN_SHARE = 0.25  # a render teaches the model's rates only where the model is this share
+HISTORY = 20  # renders remembered per model and machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +76,20 @@ class RenderEstimate:
     layers_cached: int
     breakdown: dict[str, float]
     denoiser_calls: int = 0  # evaluations the render is expected to make
-    note: str = ""  # what the estimate leaves out, if anything
+    note: str = ""  # what the estimate leaves out or how rough it is, if anything
+    low: float = 0.0  # the range the actual time is expected in
+    high: float = 0.0
+    source: str = "calibrated"  # calibrated | rough (from config files) | procedural
+    model_seconds: float = 0.0  # the model's share of `seconds` (loading included)
+    bucket: str = ""  # the size bucket of the model's largest share (see `learn`)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "seconds": round(self.seconds, 3),
+            "low": round(self.low or self.seconds, 3),
+            "high": round(self.high or self.seconds, 3),
+            "source": self.source,
+            "rough": self.source == "rough",
             "frames": self.frames,
             "megapixels_per_frame": round(self.megapixels, 4),
             "layers_to_make": self.layers_to_make,
@@ -56,6 +98,11 @@ class RenderEstimate:
             **({"note": self.note} if self.note else {}),
             "breakdown": {k: round(v, 3) for k, v in self.breakdown.items()},
         }
+
+    def describe(self) -> str:
+        """`12.3s (10.1-15.2s)`, and `rough` where it comes from config files."""
+        rough = ", rough" if self.source == "rough" else ""
+        return f"{self.seconds:.1f}s ({self.low:.1f}-{self.high:.1f}s{rough})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,58 +122,117 @@ class ModelCall:
         return self.steps * self.calls
 
 
-def with_model(
-    base: RenderEstimate,
-    mrates: dict[str, float] | None,
-    calls: tuple[ModelCall, ...],
-    model_id: str | None,
-    loaded: bool,
-) -> RenderEstimate:
-    """The procedural estimate plus the model's calls priced at its rates (or, with no rates
-    yet, the calls counted and the time left out, said in the note)."""
-    evaluations = sum(c.evaluations for c in calls)
-    if mrates is None and model_id is None:  # a video model over drawn layers
-        return replace(
-            base,
-            denoiser_calls=evaluations,
-            note=_unpriced_note([c for c in calls if c.kind == "video-model"]),
-        )
-    if mrates is None:
-        return replace(
-            base,
-            denoiser_calls=evaluations,
-            note=f"the model's time is not included: run `shotcraft calibrate --model {model_id}`",
-        )
-    parts = {"painting": 0.0, "harmonize": 0.0, "video": 0.0}
-    unpriced = [c for c in calls if c.kind == "video-model"]
-    for c in calls:
-        if c.kind == "video-model":
-            continue
-        if c.kind == "v2v":
-            seconds = c.calls * c.steps * c.frames * denoise_seconds(mrates, 1, c.size)
-        else:
-            seconds = c.calls * denoise_seconds(mrates, c.steps, c.size, c.kind)
-        parts["painting" if c.kind == "t2i" else "harmonize" if c.kind == "i2i" else "video"] += (
-            seconds
-        )
-    # loading (importing torch and diffusers, reading weights) only when this process must
-    load = 0.0 if loaded else float(mrates.get("load_s", 0.0))
-    if parts["painting"]:
-        load += float(mrates.get("warmup_t2i_s", 0.0))
-    if parts["harmonize"]:
-        load += float(mrates.get("warmup_i2i_s", 0.0))
-    return replace(
-        base,
-        seconds=base.seconds + load + sum(parts.values()),
-        denoiser_calls=evaluations,
-        breakdown={**base.breakdown, "model_load": load, **parts},
-        note=_unpriced_note(unpriced),
+# --- the machine ---------------------------------------------------------------------------
+def cpu_name() -> str:
+    """The CPU model, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def gpu_name() -> str:
+    """The GPU model: from the NVIDIA driver's /proc files (no torch), else from torch where a
+    model has already imported it."""
+    try:
+        for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                return str(torch.cuda.get_device_name(0))
+        except (RuntimeError, AssertionError):
+            pass
+    return "unknown GPU"
+
+
+def guess_device(request: str) -> str:
+    """Where `auto` will run, without importing torch (sketch and status): what
+    `resolve_device` would say on nearly every machine."""
+    if request != "auto":
+        return request
+    try:
+        if any(Path("/proc/driver/nvidia/gpus").iterdir()):
+            return "cuda"
+    except OSError:
+        pass
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return gpu_name()
+    if device == "mps":
+        return f"Apple {platform.machine()} GPU"
+    return cpu_name()
+
+
+def library_versions() -> str:
+    """torch and diffusers versions, read from their metadata (nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("torch", "diffusers"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} -")
+    return ", ".join(out)
+
+
+def machine_key() -> str:
+    """What the drawing and encoding rates belong to: this CPU and the renderer's code."""
+    return f"{cpu_name()} | {platform.machine()} | {renderer_id()}"
+
+
+def model_key(backend: ModelBackend, device: str) -> str:
+    """What a model's rates belong to: the weights, the resolved device and its name, the
+    dtype and the library versions (and whether guidance doubles every step's batch)."""
+    cfg = " | cfg" if backend.guidance() > 1.0 else ""
+    return (
+        f"{backend.identity} | {device} | {device_name(device)} | {backend.precision(device)}"
+        f" | {library_versions()}{cfg}"
     )
 
 
-def _unpriced_note(calls: list[ModelCall]) -> str:
-    n = sum(c.evaluations for c in calls)
-    return f"the video model's time ({n} calls) is not included" if n else ""
+# --- the file ------------------------------------------------------------------------------
+def calibration_path(cache_root: Path) -> Path:
+    return Path(cache_root) / CALIBRATION_FILE
+
+
+def load_calibration(cache_root: Path) -> dict[str, Any]:
+    """calibration.json, or {} when there is none or it is not one of ours (damaged, or of
+    another schema): the rates are then measured again."""
+    try:
+        data = json.loads(calibration_path(cache_root).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    ok = isinstance(data, dict) and data.get("schema") == CAL_SCHEMA
+    ok = ok and all(isinstance(data.get(k, {}), dict) for k in ("machines", "models"))
+    return data if ok else {}
+
+
+def _update(cache_root: Path, change: Any) -> dict[str, Any]:
+    """Read, change and write calibration.json under its lock (other processes share it)."""
+    root = Path(cache_root)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / "calibration.lock")):
+        data = load_calibration(root) or {"schema": CAL_SCHEMA, "machines": {}, "models": {}}
+        data.setdefault("machines", {})
+        data.setdefault("models", {})
+        change(data)
+        write_json(calibration_path(root), data)
+    return data
 
 
 def _synthetic_shot() -> Any:
@@ -185,6 +291,7 @@ def _measure(encoder_preset: str) -> dict[str, float]:
     sprite_s = (time.perf_counter() - t0) / len(sprites)
     comp = Compositor(plate, CAL_SIZE, sprites)
     mpix = CAL_SIZE[0] * CAL_SIZE[1] / 1e6
+    painted_s = _painted_seconds(psize) / (psize[0] * psize[1] / 1e6)
     n = 12
     t0 = time.perf_counter()
     for i in range(n):
@@ -218,43 +325,66 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         "composite_s_per_mpix": composite,
         "pipeline_s_per_mpix": per_frame / mpix,
         "encoder_start_s": max(0.0, short - per_frame * CAL_SHORT),
+        "painted_s_per_mpix": painted_s,
+        "layer_store_s": _layer_store_seconds(),
     }
 
 
-def calibration_path(cache_root: Path) -> Path:
-    return Path(cache_root) / CALIBRATION_FILE
+def _painted_seconds(size: tuple[int, int]) -> float:
+    """Storing a layer a model painted: resized from its paint size and written as PNG, the
+    way `backends` and `stages.layers` do it (a random model's pictures are noise: the worst
+    case for PNG)."""
+    import numpy as np
+    from PIL import Image
+
+    from shotcraft.draw.plate import Plate
+
+    rng = np.random.default_rng(0)
+    paint = (size[0] * 3 // 4, size[1] * 3 // 4)
+    img = Image.fromarray(rng.integers(0, 256, (paint[1], paint[0], 3), dtype=np.uint8))
+    times = []
+    for _ in range(CAL_REPEATS):
+        t0 = time.perf_counter()
+        Plate.single(img.resize(size, Image.Resampling.LANCZOS)).to_png()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
-def load_calibration(cache_root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(calibration_path(cache_root).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return data if data.get("schema") == CAL_SCHEMA else {}
+def _layer_store_seconds() -> float:
+    """A layer's fixed cost through the cache, whatever its size: hashing its spec, the lock,
+    the atomic writes of the entry and its meta, and reading it back."""
+    from shotcraft.cache import Cache
+
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(Path(tmp))
+        for i in range(CAL_REPEATS * 2):
+            t0 = time.perf_counter()
+            cache.get_or_make({"kind": "calibration", "i": i}, lambda: b"x" * 4096, "calibration")
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def calibrate(
     cache_root: Path, encoder_presets: tuple[str, ...], reporter: Reporter | None = None
 ) -> dict[str, Any]:
-    """Measure the rates for these encoder presets and store them with the others."""
+    """Measure this machine's drawing and encoding rates for these encoder presets and keep
+    them with the others; returns this machine's entry (`presets`: name -> rates)."""
     reporter = reporter or SilentReporter()
-    cache_root = Path(cache_root)
-    cache_root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_root / "calibration.lock")):
-        data = load_calibration(cache_root) or {
-            "schema": CAL_SCHEMA,
-            "device": f"{platform.machine()} {platform.processor() or platform.node()}",
-            "presets": {},
-        }
-        if data.get("renderer") != renderer_id():  # rates of other drawing code are stale
-            data["presets"] = {}
-            data["renderer"] = renderer_id()
-        for p in encoder_presets:
-            reporter.info(f"calibrating this device for encoder preset '{p}' (once)")
-            data["presets"][p] = _measure(p)
-        data["created"] = time.time()
-        write_json(calibration_path(cache_root), data)
-    return data
+    measured = {}
+    for p in encoder_presets:
+        reporter.info(f"calibrating this machine for encoder preset '{p}' (once, about 2s)")
+        measured[p] = _measure(p)
+    key = machine_key()
+
+    def change(data: dict[str, Any]) -> None:
+        entry = data["machines"].setdefault(
+            key, {"cpu": cpu_name(), "renderer": renderer_id(), "presets": {}}
+        )
+        entry["presets"].update(measured)
+        entry["created"] = time.time()
+
+    return dict(_update(cache_root, change)["machines"][key])
 
 
 def renderer_id() -> str:
@@ -268,10 +398,11 @@ def renderer_id() -> str:
 def rates_for(
     cache_root: Path, encoder_preset: str, reporter: Reporter | None = None
 ) -> dict[str, float]:
-    data = load_calibration(cache_root)
-    if data.get("renderer") != renderer_id() or encoder_preset not in data.get("presets", {}):
-        data = calibrate(cache_root, (encoder_preset,), reporter)
-    return dict(data["presets"][encoder_preset])
+    """This machine's drawing and encoding rates for `encoder_preset`, measured if missing."""
+    entry = load_calibration(cache_root).get("machines", {}).get(machine_key(), {})
+    if encoder_preset not in entry.get("presets", {}):
+        entry = calibrate(cache_root, (encoder_preset,), reporter)
+    return dict(entry["presets"][encoder_preset])
 
 
 def estimate(
@@ -282,92 +413,491 @@ def estimate(
     plate_size: tuple[int, int] | None,
     sprites_to_make: int,
     layers_cached: int,
+    painted: Sequence[tuple[int, int]] = (),
 ) -> RenderEstimate:
+    """The drawing and encoding of a render, with its range; `painted` are the sizes of the
+    layers a model paints (their painting is priced by `with_model`; here, storing them)."""
     mpix = size[0] * size[1] / 1e6
-    pipeline = rates.get("encoder_start_s", 0.0) + frames * mpix * rates["pipeline_s_per_mpix"]
+    # the encoder's start and end (buffers, lookahead, the pipeline filling) grow with the
+    # frame: measured at CAL_SIZE, scaled by area (a 256 px clip starts in a few ms)
+    start = rates.get("encoder_start_s", 0.0) * mpix / (CAL_SIZE[0] * CAL_SIZE[1] / 1e6)
+    pipeline = start + frames * mpix * rates["pipeline_s_per_mpix"]
     blur = frames * mpix * (samples - 1) * rates["composite_s_per_mpix"]
     plate = 0.0
     if plate_size is not None:
         plate = plate_size[0] * plate_size[1] / 1e6 * rates["plate_s_per_mpix"]
     sprites = sprites_to_make * rates["sprite_s"]
-    total = FIXED_OVERHEAD + pipeline + blur + plate + sprites
+    png = rates.get("painted_s_per_mpix", PAINTED_S_PER_MPIX)
+    stored = sum(w * h for w, h in painted) / 1e6 * png + len(painted) * rates.get(
+        "layer_store_s", 0.0
+    )
+    total = FIXED_OVERHEAD + pipeline + blur + plate + sprites + stored
     return RenderEstimate(
         seconds=total,
         frames=frames,
         megapixels=mpix,
-        layers_to_make=int(plate_size is not None) + sprites_to_make,
+        layers_to_make=int(plate_size is not None) + sprites_to_make + len(painted),
         layers_cached=layers_cached,
         breakdown={
             "frames": pipeline + blur,
             "plate": plate,
             "sprites": sprites,
+            **({"painted_layers": stored} if painted else {}),
             "overhead": FIXED_OVERHEAD,
         },
+        low=total * (1 - PROCEDURAL_SPREAD),
+        high=total * (1 + PROCEDURAL_SPREAD),
+        source="procedural",
     )
 
 
-def _measure_model(backend: ModelBackend) -> dict[str, float]:
-    """Seconds per call and per denoiser step against image size, text-to-image and
-    image-to-image, from a few short paints at two sizes (through `time_call`, the calls a
-    render makes)."""
-    backend.load()  # timed as load_seconds
+# --- a model's rates -----------------------------------------------------------------------
+PARTS = ("step", "call_t2i", "call_i2i", "vae_decode", "vae_encode")
+# subsets of the terms (0: fixed, 1: linear, 2: quadratic) a fit may use, in order of
+# preference when two fit equally well: one size gives a rate proportional to size, two a line
+_TERMS = ((0, 1, 2), (0, 1), (1, 2), (0, 2), (1,), (0,), (2,))
+
+
+def fit(points: Sequence[Sequence[float]]) -> tuple[float, float, float]:
+    """(a, b, c) of y = a + b·x + c·x² through the (x, y) points: least squares on the relative
+    error, every term non-negative (no part of a model gets cheaper with size), the best of
+    the fits over the subsets of terms that the points determine."""
+    import numpy as np
+
+    pts = [(float(x), float(y)) for x, y in points if y > 0]
+    if not pts:
+        return (0.0, 0.0, 0.0)
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    distinct = len({round(x, 9) for x in xs})
+    best: tuple[float, list[float]] | None = None
+    for terms in _TERMS:
+        if len(terms) > distinct:
+            continue
+        a = np.stack([xs**t for t in terms], axis=1) / ys[:, None]
+        coef = np.linalg.lstsq(a, np.ones_like(ys), rcond=None)[0]
+        if (coef < 0).any():
+            continue
+        resid = float(np.sum((a @ coef - 1.0) ** 2))
+        if best is None or resid < best[0] - 1e-12:
+            full = [0.0, 0.0, 0.0]
+            for t, c in zip(terms, coef, strict=True):
+                full[t] = float(c)
+            best = (resid, full)
+    assert best is not None  # the fixed term alone always fits non-negative times
+    return (best[1][0], best[1][1], best[1][2])
+
+
+def _x(record: dict[str, Any], part: str, size: tuple[int, int]) -> float:
+    """The fit's variable: thousands of latent tokens for a denoiser step, megapixels else."""
+    pixels = size[0] * size[1]
+    if part == "step":
+        return pixels / float(record.get("token_pixels", 64)) / 1e3
+    return pixels / 1e6
+
+
+def part_seconds(record: dict[str, Any], part: str, size: tuple[int, int]) -> float:
+    """Seconds of one part at `size`: the median measured there, where it was; the fit
+    elsewhere."""
+    points = record.get("points", {}).get(part, [])
+    x = _x(record, part, size)
+    at = [float(p[1]) for p in points if _near(float(p[0]), x)]
+    if at:
+        return at[0]
+    a, b, c = fit(points)
+    return a + b * x + c * x * x
+
+
+def bucket(size: tuple[int, int]) -> str:
+    """Sizes learned from together: the long side to the nearest power of two."""
+    return f"{2 ** round(math.log2(max(1, *size)))}px"
+
+
+def call_seconds(record: dict[str, Any], c: ModelCall) -> float:
+    """Seconds for the model calls `c`, at the fitted rates, corrected by what renders of this
+    size bucket measured."""
+    step = part_seconds(record, "step", c.size)
+    decode = part_seconds(record, "vae_decode", c.size)
+    encode = part_seconds(record, "vae_encode", c.size)
+    if c.kind == "t2i":
+        each = part_seconds(record, "call_t2i", c.size) + c.steps * step + decode
+    elif c.kind == "i2i":
+        each = part_seconds(record, "call_i2i", c.size) + c.steps * step + encode + decode
+    else:  # a video chunk: every frame in each step, every frame through the VAE both ways
+        each = (
+            part_seconds(record, "call_t2i", c.size)
+            + c.steps * c.frames * step
+            + c.frames * (encode + decode)
+        )
+    factor = record.get("corrections", {}).get(bucket(c.size), {}).get("factor", 1.0)
+    return c.calls * each * float(factor)
+
+
+def spread(record: dict[str, Any]) -> float:
+    """The model share's error bar: the worst of the last few renders' errors, once there are
+    a few; MODEL_SPREAD until then."""
+    errors = [abs(float(r["error"])) for r in record.get("renders", [])[-5:]]
+    if len(errors) < 3:
+        return MODEL_SPREAD
+    return min(0.9, max(PROCEDURAL_SPREAD, max(errors)))
+
+
+def with_model(
+    base: RenderEstimate,
+    record: dict[str, Any] | None,
+    calls: tuple[ModelCall, ...],
+    model_id: str | None,
+    loaded: bool,
+) -> RenderEstimate:
+    """The drawing estimate plus the model's calls priced at its rates (measured, or rough
+    ones from its config files), with the range widened by the model's error bar. With no
+    rates at all (a hub id not downloaded), the calls are counted, the time left out, and the
+    note says so."""
+    evaluations = sum(c.evaluations for c in calls)
+    # a [video] model's calls are counted; no calibration times that model yet
+    unpriced = [c for c in calls if c.kind == "video-model"]
+    calls = tuple(c for c in calls if c.kind != "video-model")
+    if record is None and model_id is None:  # a video model over drawn layers
+        return replace(base, denoiser_calls=evaluations, note=_unpriced_note(unpriced))
+    if record is None:
+        return replace(
+            base,
+            denoiser_calls=evaluations,
+            note=f"the model's time is not included: run `shotcraft calibrate --model {model_id}`",
+        )
+    parts = {"painting": 0.0, "harmonize": 0.0, "video": 0.0}
+    biggest, biggest_s = "", -1.0
+    for c in calls:
+        seconds = call_seconds(record, c)
+        parts["painting" if c.kind == "t2i" else "harmonize" if c.kind == "i2i" else "video"] += (
+            seconds
+        )
+        if seconds > biggest_s:
+            biggest, biggest_s = bucket(c.size), seconds
+    # loading (importing torch and diffusers, reading weights, each pipeline's first call)
+    # only when this process must
+    load = 0.0
+    if not loaded and calls:
+        load = float(record.get("load_s", 0.0))
+        if "torch" not in sys.modules:  # this process has yet to import torch and diffusers
+            load += float(record.get("import_s", 0.0))
+        if parts["painting"] or parts["video"]:
+            load += float(record.get("warmup_t2i_s", 0.0))
+        if parts["harmonize"]:
+            load += float(record.get("warmup_i2i_s", 0.0))
+    model_s = load + sum(parts.values())
+    rough = record.get("source") == "rough"
+    if rough:
+        low, high = model_s / ROUGH_FACTOR, model_s * ROUGH_FACTOR
+        note = (
+            "rough: the model's time comes from its config files (never timed on this machine); "
+            f"`shotcraft calibrate --model {model_id}` times it"
+        )
+    else:
+        s = spread(record)
+        low, high, note = model_s * (1 - s), model_s * (1 + s), base.note
+    if unpriced:
+        note = "; ".join(n for n in (note, _unpriced_note(unpriced)) if n)
+    return replace(
+        base,
+        seconds=base.seconds + model_s,
+        denoiser_calls=evaluations,
+        breakdown={**base.breakdown, "model_load": load, **parts},
+        low=base.low + low,
+        high=base.high + high,
+        source="rough" if rough else "calibrated",
+        model_seconds=model_s,
+        bucket=biggest,
+        note=note,
+    )
+
+
+def _unpriced_note(calls: list[ModelCall]) -> str:
+    n = sum(c.evaluations for c in calls)
+    return f"the video model's time ({n} calls) is not included" if n else ""
+
+
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
+def _near(a: float, b: float) -> bool:
+    return abs(a - b) <= NEAR * max(a, b)
+
+
+def _distinct(sizes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s in sorted(sizes, key=_area, reverse=True):
+        if not any(_near(_area(s), _area(o)) for o in out):
+            out.append(s)
+    return sorted(out, key=_area)
+
+
+def calibration_sizes(
+    backend: ModelBackend, sizes: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The sizes to time: the render's own, completed to MIN_SIZES sizes spanning them by
+    halving the largest one's sides (paint sizes the model accepts)."""
+    out = _distinct(sizes)
+    big = max(out, key=_area) if out else backend.paint_size((512, 512))
+    k = 2
+    while len(out) < MIN_SIZES and k <= 64:
+        out = _distinct([*out, backend.paint_size((max(1, big[0] // k), max(1, big[1] // k)))])
+        k *= 2
+    return out
+
+
+def _covered(record: dict[str, Any], part: str, size: tuple[int, int]) -> bool:
+    """Whether the fit of `part` holds at `size`: measured there, or within the span of at
+    least MIN_SIZES measured sizes."""
+    xs = [float(p[0]) for p in record.get("points", {}).get(part, [])]
+    x = _x(record, part, size)
+    if any(_near(x, v) for v in xs):
+        return True
+    return len(xs) >= MIN_SIZES and min(xs) <= x <= max(xs)
+
+
+def _median_of(time_it: Any) -> float | None:
+    """The median of MODEL_REPEATS runs (one where a single run is slow); None where the
+    backend cannot time this part alone."""
+    first = time_it()
+    if first is None or first > SLOW_CALL_S:
+        return first
+    return statistics.median([first, *(time_it() for _ in range(MODEL_REPEATS - 1))])
+
+
+def _measure_model(
+    backend: ModelBackend,
+    t2i_sizes: Sequence[tuple[int, int]],
+    i2i_sizes: Sequence[tuple[int, int]],
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Time the model at these sizes through the calls a render makes (`time_call`), the VAE
+    alone (`time_vae`); returns the points measured, the load time and first-call costs."""
+    fresh = not backend.loaded
+    if fresh:
+        reporter.info(f"loading model '{backend.model.id}'")
+    backend.load()
+    t0 = time.perf_counter()
     m = backend.size_multiple()
-    a, b = (m * 2, m * 2), (m * 4, m * 4)
-    mpix_a, mpix_b = a[0] * a[1] / 1e6, b[0] * b[1] / 1e6
-    warm_t2i = backend.time_call("t2i", a, 1)
-    t1 = backend.time_call("t2i", a, 1)
-    t3 = backend.time_call("t2i", a, 3)
-    step_a = max(1e-6, (t3 - t1) / 2)
-    call_t2i = max(0.0, t1 - step_a)
-    tb = backend.time_call("t2i", b, 3)
-    step_b = max(step_a, (tb - call_t2i) / 3)
-    slope = (step_b - step_a) / (mpix_b - mpix_a)
-    warm_i2i = backend.time_call("i2i", a, 4, strength=0.5)
-    ti = backend.time_call("i2i", a, 4, strength=0.5)
-    return {
-        "step_s": max(0.0, step_a - slope * mpix_a),
-        "step_s_per_mpix": slope,
-        "call_t2i_s": call_t2i,
-        "call_i2i_s": max(0.0, ti - backend.steps("i2i", 4, 0.5) * step_a),
-        "load_s": backend.load_seconds,
-        # a process's first call of each pipeline costs extra (lazy initialisation)
-        "warmup_t2i_s": max(0.0, warm_t2i - t1),
-        "warmup_i2i_s": max(0.0, warm_i2i - ti),
-        "multiple": m,
+    out: dict[str, Any] = {
+        "points": {p: [] for p in PARTS},
+        "token_pixels": max(1, m // 8) ** 2,  # pixels per latent token (the VAE's factor²)
     }
+    if fresh:
+        out["load_s"] = max(0.0, backend.load_seconds - backend.import_seconds)
+        out["import_s"] = backend.import_seconds
+    sizes = _distinct([*t2i_sizes, *i2i_sizes])  # steps and decode are needed at i2i sizes
+    lo, hi = CAL_STEPS
+    warm = backend.time_call("t2i", sizes[0], lo)  # a pipeline's first call costs extra
+    measured: dict[tuple[int, int], tuple[float, float]] = {}
+    for s in sizes:
+        reporter.info(f"  timing {s[0]}x{s[1]}: denoiser steps, VAE decode")
+        t_lo = _median_of(lambda s=s: backend.time_call("t2i", s, lo)) or 0.0
+        t_hi = _median_of(lambda s=s: backend.time_call("t2i", s, hi)) or 0.0
+        decode = _median_of(lambda s=s: backend.time_vae("decode", s))
+        step = max(1e-6, (t_hi - t_lo) / (hi - lo))
+        fixed = max(1e-6, t_lo - lo * step - (decode or 0.0))
+        measured[s] = (step, decode or 0.0)
+        rec = {"token_pixels": out["token_pixels"]}
+        out["points"]["step"].append([_x(rec, "step", s), step])
+        out["points"]["call_t2i"].append([_x(rec, "call_t2i", s), fixed])
+        if decode is not None:
+            out["points"]["vae_decode"].append([_x(rec, "vae_decode", s), decode])
+        if s == sizes[0] and fresh:
+            out["warmup_t2i_s"] = max(0.0, warm - t_lo)
+    steps, strength = CAL_I2I
+    evaluations = backend.steps("i2i", steps, strength)
+    warm_i2i = None
+    for s in _distinct(i2i_sizes):
+        reporter.info(f"  timing {s[0]}x{s[1]}: image-to-image, VAE encode")
+        if warm_i2i is None:
+            warm_i2i = backend.time_call("i2i", s, steps, strength)
+        t = _median_of(lambda s=s: backend.time_call("i2i", s, steps, strength)) or 0.0
+        encode = _median_of(lambda s=s: backend.time_vae("encode", s))
+        # the steps and decode of this size, or of the one it was merged with (_distinct
+        # keeps one of two sizes of nearly the same area)
+        near = min(measured, key=lambda m: abs(_area(m) - _area(s)))
+        step, decode = measured[near]
+        fixed = max(1e-6, t - evaluations * step - decode - (encode or 0.0))
+        out["points"]["call_i2i"].append([_x(out, "call_i2i", s), fixed])
+        if encode is not None:
+            out["points"]["vae_encode"].append([_x(out, "vae_encode", s), encode])
+        if fresh and "warmup_i2i_s" not in out:
+            out["warmup_i2i_s"] = max(0.0, warm_i2i - t)
+    out["calibration_s"] = time.perf_counter() - t0
+    return out
 
 
-def known_model_rates(cache_root: Path, backend: ModelBackend) -> dict[str, float] | None:
-    """The model's rates if this device has measured them, without loading anything."""
-    key = f"{backend.identity}@{backend.device_request}"
-    rates = load_calibration(cache_root).get("models", {}).get(key)
-    return dict(rates) if rates else None
+def _merge(record: dict[str, Any], new: dict[str, Any]) -> None:
+    """New points replace old ones at the same size; corrections learned against the old
+    fit are dropped."""
+    points = record.setdefault("points", {p: [] for p in PARTS})
+    for part, pts in new.get("points", {}).items():
+        old = points.setdefault(part, [])
+        for x, y in pts:
+            old[:] = [p for p in old if not _near(float(p[0]), x)]
+            old.append([round(x, 6), round(y, 6)])
+        old.sort()
+    for k in ("token_pixels", "load_s", "import_s", "warmup_t2i_s", "warmup_i2i_s"):
+        if k in new:
+            record[k] = round(new[k], 4) if isinstance(new[k], float) else new[k]
+    record["calibration_s"] = round(
+        float(record.get("calibration_s", 0.0)) + new["calibration_s"], 3
+    )
+    record["calibrated_at"] = time.time()
+    record["corrections"] = {}
+
+
+def _model_sizes(
+    backend: ModelBackend, calls: Sequence[ModelCall]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    t2i = [c.size for c in calls if c.kind in ("t2i", "v2v")]
+    i2i = [c.size for c in calls if c.kind == "i2i"]
+    if not calls:  # `shotcraft calibrate --model`: sizes a render commonly paints at
+        t2i = [backend.paint_size(s) for s in ((256, 256), (512, 512), (1024, 576))]
+        i2i = [t2i[1]]
+    return t2i, i2i
+
+
+def known_model_rates(cache_root: Path, backend: ModelBackend) -> dict[str, Any] | None:
+    """The model's rates if this machine has measured them, without loading anything (and
+    without importing torch where it is not imported yet: the device is then the one `auto`
+    would resolve to)."""
+    device = backend.device if "torch" in sys.modules else guess_device(backend.device_request)
+    record = load_calibration(cache_root).get("models", {}).get(model_key(backend, device))
+    return dict(record) if record else None
 
 
 def model_rates(
-    cache_root: Path, backend: ModelBackend, reporter: Reporter | None = None, again: bool = False
-) -> dict[str, float]:
-    """The denoiser rates of this model on this device, measured once and kept."""
+    cache_root: Path,
+    backend: ModelBackend,
+    reporter: Reporter | None = None,
+    calls: Sequence[ModelCall] = (),
+    again: bool = False,
+) -> dict[str, Any]:
+    """The model's rates on this machine, timed at the sizes of `calls` where the rates kept
+    do not cover them yet (or, with `again`, timed afresh)."""
     reporter = reporter or SilentReporter()
-    key = f"{backend.identity}@{backend.device_request}"
-    data = load_calibration(cache_root)
-    if key in data.get("models", {}) and not again:
-        return dict(data["models"][key])
-    reporter.info(f"calibrating model '{backend.model.id}' on this device (once)")
-    rates = _measure_model(backend)
-    Path(cache_root).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(Path(cache_root) / "calibration.lock")):
-        data = load_calibration(cache_root) or {"schema": CAL_SCHEMA, "presets": {}}
-        data.setdefault("models", {})[key] = rates
-        write_json(calibration_path(cache_root), data)
-    return rates
+    device = backend.device
+    key = model_key(backend, device)
+    record = None if again else load_calibration(cache_root).get("models", {}).get(key)
+    t2i, i2i = _model_sizes(backend, calls)
+    if record is not None:
+        t2i = [s for s in t2i if not _covered(record, "step", s)]
+        i2i = [s for s in i2i if not _covered(record, "call_i2i", s)]
+        if not t2i and not i2i:
+            return dict(record)
+    enough = record is not None and len(record.get("points", {}).get("step", [])) >= MIN_SIZES
+    if not enough:
+        t2i = calibration_sizes(backend, [*t2i, *i2i])
+    sizes = _distinct([*t2i, *i2i])
+    reporter.info(
+        f"calibrating model '{backend.model.id}' on {device} ({device_name(device)}) at "
+        + ", ".join(f"{w}x{h}" for w, h in sizes)
+        + " (once per size)"
+    )
+    new = _measure_model(backend, t2i, i2i, reporter)
+    reporter.info(f"calibration took {new['calibration_s']:.1f}s")
+
+    def change(data: dict[str, Any]) -> None:
+        rec = data["models"].get(key) if not again else None
+        rec = rec or {
+            "model": backend.model.id,
+            "identity": backend.identity,
+            "device": device,
+            "device_name": device_name(device),
+            "dtype": backend.precision(device),
+            "versions": library_versions(),
+            "source": "calibrated",
+        }
+        _merge(rec, new)
+        data["models"][key] = rec
+
+    return dict(_update(cache_root, change)["models"][key])
+
+
+def learn(cache_root: Path, backend: ModelBackend, estimate: RenderEstimate, actual: float) -> None:
+    """A render's actual time refines the model's rates for its size bucket on this machine
+    (where the model is a fair share of the render: else the drawing's noise would teach it),
+    and joins the record of recent errors."""
+    if estimate.source != "calibrated" or estimate.model_seconds <= 0 or actual <= 0:
+        return
+    key = model_key(backend, backend.device)
+
+    def change(data: dict[str, Any]) -> None:
+        rec = data["models"].get(key)
+        if rec is None:
+            return
+        renders = rec.setdefault("renders", [])
+        renders.append(
+            {
+                "at": round(time.time()),
+                "bucket": estimate.bucket,
+                "estimate_s": round(estimate.seconds, 3),
+                "actual_s": round(actual, 3),
+                "error": round(estimate.seconds / actual - 1, 4),
+            }
+        )
+        del renders[:-HISTORY]
+        if estimate.model_seconds >= LEARN_SHARE * estimate.seconds:
+            model_actual = actual - (estimate.seconds - estimate.model_seconds)
+            ratio = min(4.0, max(0.25, model_actual / estimate.model_seconds))
+            c = rec.setdefault("corrections", {}).setdefault(
+                estimate.bucket, {"factor": 1.0, "renders": 0}
+            )
+            c["factor"] = round(float(c["factor"]) * ratio**LEARN_WEIGHT, 4)
+            c["renders"] += 1
+
+    _update(cache_root, change)
 
 
 def denoise_seconds(
-    rates: dict[str, float], steps: int, size: tuple[int, int], call: str = ""
+    record: dict[str, Any], steps: int, size: tuple[int, int], call: str = ""
 ) -> float:
-    """Seconds for one pipeline call of `steps` denoiser steps at `size`; `call` ("t2i" or
-    "i2i") adds that pipeline's fixed cost per call (text encoding, VAE)."""
-    per_step = rates["step_s"] + rates["step_s_per_mpix"] * size[0] * size[1] / 1e6
-    fixed = rates.get(f"call_{call}_s", 0.0) if call else 0.0
-    return fixed + steps * per_step
+    """Seconds for one call of `steps` denoiser steps at `size` ("t2i" or "i2i" adds that
+    pipeline's own cost and the VAE's; no call kind: the steps alone)."""
+    if not call:
+        return steps * part_seconds(record, "step", size)
+    return call_seconds(record, ModelCall("timing", call, size, steps))
+
+
+def describe(data: dict[str, Any]) -> list[str]:
+    """What `calibrate --show` prints: every machine's and model's rates, where they come
+    from, and how the recent estimates did."""
+    lines = []
+    for key, entry in sorted(data.get("machines", {}).items()):
+        lines.append(f"machine {key}")
+        for name, rates in sorted(entry.get("presets", {}).items()):
+            fps = 1.0 / max(1e-9, rates["pipeline_s_per_mpix"] * 0.9216)
+            lines.append(f"  encoder preset {name}: about {fps:.0f} frames/s at 1280x720")
+    for key, rec in sorted(data.get("models", {}).items()):
+        lines.append(f"model {rec.get('model', '?')}")
+        lines.append(f"  on {rec.get('device')} ({rec.get('device_name')}), {rec.get('dtype')}")
+        lines.append(f"  {rec.get('versions')}; key {key.split(' | ')[0][:22]}...")
+        sizes = [p[0] for p in rec.get("points", {}).get("step", [])]
+        lines.append(
+            f"  source: {rec.get('source', 'calibrated')}, timed at {len(sizes)} sizes "
+            f"({', '.join(f'{x:.3g}k' for x in sizes)} latent tokens) in "
+            f"{float(rec.get('calibration_s', 0)):.1f}s; loading {rec.get('load_s', 0):.2f}s"
+        )
+        a, b, c = fit(rec.get("points", {}).get("step", []))
+        lines.append(f"  denoiser step: {a:.4g} + {b:.4g}·k + {c:.4g}·k² s (k: 1000 tokens)")
+        for part in ("vae_decode", "vae_encode", "call_t2i", "call_i2i"):
+            if rec.get("points", {}).get(part):
+                at = [part_seconds(rec, part, s) for s in ((512, 512), (1024, 1024))]
+                lines.append(f"  {part}: {at[0]:.3f}s at 512x512, {at[1]:.3f}s at 1024x1024")
+        renders = rec.get("renders", [])
+        if renders:
+            errs = [abs(float(r["error"])) for r in renders[-10:]]
+            lines.append(
+                f"  recent error: median {statistics.median(errs):.0%}, worst {max(errs):.0%} "
+                f"over the last {len(errs)} renders"
+            )
+        else:
+            lines.append("  recent error: no render yet")
+        for b_, corr in sorted(rec.get("corrections", {}).items()):
+            lines.append(
+                f"  learned at {b_}: x{float(corr['factor']):.3f} from {corr['renders']} renders"
+            )
+    return lines or ["nothing calibrated yet"]

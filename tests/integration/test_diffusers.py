@@ -204,11 +204,15 @@ def test_storyboard_stills_painted_when_the_preset_asks(
 
 
 def test_calibrate_measures_the_model(cli: Callable[..., object], tiny_model: Path) -> None:
-    r = cli("calibrate", "--model", tiny_model, "--json")
+    r = cli("calibrate", "--model", tiny_model, "--device", "cpu", "--sizes", "64x64,96x64,128x96")
+    assert "calibration took" in r.output
+    r = cli("calibrate", "--show", "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     (rates,) = [v for k, v in data["models"].items() if k.startswith("local:")]
-    assert rates["step_s"] + rates["step_s_per_mpix"] > 0
+    # timed at three sizes, each part against size; the machine and libraries in the key
+    assert len(rates["points"]["step"]) == 3 and all(y > 0 for _, y in rates["points"]["step"])
+    assert rates["device"] == "cpu" and rates["dtype"] == "float32" and rates["calibration_s"] > 0
 
 
 def test_sketch_and_status_of_a_model_shot_never_import_torch(

@@ -60,6 +60,7 @@ class ModelBackend(ABC):
     def __init__(self) -> None:
         self.denoiser_calls = 0
         self.load_seconds = 0.0  # time spent loading, in this process
+        self.import_seconds = 0.0  # the part of it spent importing torch and diffusers
         self.on_step: Callable[[], None] | None = None
 
     def count_step(self) -> None:
@@ -151,6 +152,11 @@ class ModelBackend(ABC):
         """The guidance this model paints with (the shot's, else the family's default)."""
         return float(self.model.guidance or 0.0)
 
+    def fewest_steps(self) -> int:
+        """The fewest text-to-image steps this model still paints well with (what
+        `--fit-budget` may go down to); families that know better say so."""
+        return max(1, self.steps("t2i") // 2)
+
     def harmonize_steps(self) -> int:
         """Denoiser evaluations one harmonized frame costs."""
         return self.steps("i2i", strength=self.model.strength)
@@ -170,6 +176,16 @@ class ModelBackend(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no video pass")
 
     # --- calibration -------------------------------------------------------------------
+    def precision(self, device: str) -> str:
+        """The dtype the model runs in on `device` (no torch import): part of its rates' key."""
+        return "float16" if device.startswith(("cuda", "mps")) else "float32"
+
+    def time_vae(self, kind: Literal["decode", "encode"], size: tuple[int, int]) -> float | None:
+        """Seconds the VAE alone takes to decode (or encode) one image at paint size `size`;
+        None where a backend cannot isolate it (calibration then counts it in each call's
+        own cost)."""
+        return None
+
     def time_call(
         self, kind: PaintKind, size: tuple[int, int], steps: int, strength: float = 0.5
     ) -> float:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -161,7 +161,8 @@ class DiffusersBackend(ModelBackend):
 
     @property
     def loaded(self) -> bool:
-        return self._t2i is not None
+        # a borrower of loaded components loads nothing
+        return self._t2i is not None or (self._lender is not None and self._lender.loaded)
 
     def load(self) -> None:
         self.pipe  # noqa: B018 (the property loads)
@@ -198,8 +199,11 @@ class DiffusersBackend(ModelBackend):
         return self._t2i
 
     def _load(self) -> Any:
+        t0 = time.perf_counter()
         import torch
         from diffusers import AutoPipelineForText2Image
+
+        self.import_seconds += time.perf_counter() - t0
 
         m = self.model
         local = Path(m.id).expanduser().is_dir()
@@ -398,6 +402,29 @@ class DiffusersBackend(ModelBackend):
         import torch
 
         return torch.Generator(device="cpu").manual_seed(seed)
+
+    def precision(self, device: str) -> str:
+        return self.dtype_name
+
+    def time_vae(self, kind: Literal["decode", "encode"], size: tuple[int, int]) -> float | None:
+        """The pipeline's own VAE on a latent (or image) of the right shape, synchronised."""
+        import torch
+
+        vae = getattr(self.pipe, "vae", None)
+        if vae is None:
+            return None
+        f = 2 ** (len(vae.config.block_out_channels) - 1)
+        w, h = size
+        with torch.no_grad():
+            if kind == "decode":
+                x = torch.zeros(1, vae.config.latent_channels, h // f, w // f)
+            else:
+                x = torch.zeros(1, vae.config.in_channels, h, w)
+            x = x.to(device=vae.device, dtype=vae.dtype)
+            t0 = time.perf_counter()
+            out = vae.decode(x).sample if kind == "decode" else vae.encode(x).latent_dist.mean
+            out.float().sum().item()  # waits for the device
+            return time.perf_counter() - t0
 
     # --- the video pass ----------------------------------------------------------------
     @property

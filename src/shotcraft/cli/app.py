@@ -172,8 +172,9 @@ def sketch(
         if r.ran and "estimate" in r.details:
             e = r.details["estimate"]
             out.result(
-                f"{r.shot}: render estimate {e['seconds']:.1f}s "
-                f"({e['frames']} frames, {e['layers_to_make']} layers to make, "
+                f"{r.shot}: render estimate {e['seconds']:.1f}s ({e['low']:.1f}-{e['high']:.1f}s"
+                + (", rough" if e.get("rough") else "")
+                + f"; {e['frames']} frames, {e['layers_to_make']} layers to make, "
                 f"{e['layers_cached']} cached"
                 + (f", {e['denoiser_calls']} denoiser calls" if e.get("denoiser_calls") else "")
                 + ")"
@@ -241,6 +242,16 @@ def render(
             help="Refuse (exit 6) before any work if the estimate is over this many seconds.",
         ),
     ] = None,
+    fit_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--fit-budget",
+            min=0.0,
+            help="Render with settings that fit this many seconds: fewer harmonize key "
+            "frames, then fewer steps, then a lower scale (least visible first); says what "
+            "it changed; exit 6 if nothing fits.",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -285,6 +296,10 @@ def render(
         device=device.value,
         backends=BackendPool(download=download, verbose=verbose),
     )
+    if budget is not None and fit_budget is not None:
+        from shotcraft.errors import UsageError
+
+        raise UsageError("give --budget (refuses) or --fit-budget (fits), not both")
     if watch:
         # each re-render says what it will cost first; --budget refuses it (and waits)
         _watch(
@@ -296,7 +311,12 @@ def render(
             lambda f, s: _api().render(f, s, budget, previews),
             budget,
         )
-    _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
+    _run_each(
+        shots,
+        settings,
+        out,
+        lambda p: p.render(budget=budget, previews=previews, fit_budget=fit_budget),
+    )
     if open_:
         _open("render", shots, settings, out)
 
@@ -394,7 +414,7 @@ def status(
         table.add_row(
             r.shot,
             *(r.stages[s].state for s in stages),
-            f"{r.estimate.seconds:.1f}s",
+            f"{r.estimate.seconds:.1f}s" + ("~" if r.estimate.source == "rough" else ""),
             f"{r.layers_cached}/{r.layers} cached",
         )
     out.out.print(table)
@@ -446,25 +466,47 @@ def mcp(
 def calibrate(
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Also time this diffusers model's denoiser steps."),
+        typer.Option("--model", help="Also time this diffusers model (at several sizes)."),
     ] = None,
     device: Annotated[
         Device, typer.Option("--device", help="Where the diffusers model runs.")
     ] = Device.auto,
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--sizes",
+            help="Paint sizes to time the model at, e.g. 512x512,1024x576 (default: 256x256, "
+            "512x512 and 1024x576; a render times its own sizes when it needs them).",
+        ),
+    ] = None,
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--show",
+            help="Print the rates kept (per machine and model), where they come from and "
+            "their recent error; measures nothing.",
+        ),
+    ] = False,
     cache: CacheOpt = None,
     download: DownloadOpt = False,
     verbose: VerboseModelOpt = False,
     quiet: QuietOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Measure this device's rates for the cost model (kept in the cache folder)."""
+    """Measure this machine's rates for the cost model (kept in the cache folder)."""
     from shotcraft import cost
     from shotcraft.cache import default_cache_dir
 
     out = Output(quiet, json_)
     root = default_cache_dir(cache)
-    data = cost.calibrate(root, ("ultrafast", "veryfast", "medium"), out)
-    for name, rates in data["presets"].items():
+    if show:
+        data = cost.load_calibration(root)
+        for line in cost.describe(data):
+            out.result(line)
+        out.emit_json(data)
+        return
+    entry = cost.calibrate(root, ("ultrafast", "veryfast", "medium"), out)
+    for name, rates in entry["presets"].items():
         fps_720 = 1.0 / (rates["pipeline_s_per_mpix"] * 0.9216)
         out.result(f"encoder preset {name}: about {fps_720:.0f} frames/s at 1280x720")
     if model is not None:
@@ -475,12 +517,38 @@ def calibrate(
         backend = get_backend(ModelSpec(id=model), device.value, download=download, verbose=verbose)
         if not isinstance(backend, ModelBackend):
             raise AssertionError("a model id always gives a model backend")
-        rates = cost.model_rates(root, backend, out, again=True)
-        at512 = cost.denoise_seconds(rates, 1, (512, 512))
-        out.result(f"model {model}: {at512:.3f}s per denoiser step at 512x512")
-        data = cost.load_calibration(root)
+        m = backend.size_multiple()  # the sizes asked for are paint sizes: only rounded
+        calls = tuple(
+            cost.ModelCall(
+                "calibration", kind, (max(m, round(w / m) * m), max(m, round(h / m) * m)), 1
+            )
+            for w, h in _sizes(sizes)
+            for kind in ("t2i", "i2i")
+        )
+        rates = cost.model_rates(root, backend, out, calls, again=True)
+        size = max((c.size for c in calls), key=lambda s: s[0] * s[1], default=None)
+        size = size or backend.paint_size((1024, 576))
+        step = cost.denoise_seconds(rates, 1, size)
+        out.result(
+            f"model {model}: {step:.3f}s per denoiser step at {size[0]}x{size[1]} "
+            f"(calibration took {rates['calibration_s']:.1f}s)"
+        )
     out.result(f"saved to {cost.calibration_path(root)}")
-    out.emit_json(data)
+    out.emit_json(cost.load_calibration(root))
+
+
+def _sizes(text: str | None) -> list[tuple[int, int]]:
+    if text is None:
+        return []
+    try:
+        out = [(int(w), int(h)) for w, h in (t.strip().lower().split("x") for t in text.split(","))]
+    except ValueError:
+        out = []
+    if not out or min(min(s) for s in out) < 8:
+        from shotcraft.errors import UsageError
+
+        raise UsageError(f"--sizes {text!r}: give sizes as WxH[,WxH...], e.g. 512x512,1024x576")
+    return out
 
 
 def _version(value: bool) -> None:

@@ -8,6 +8,7 @@ progress, and `cost` turns them into seconds with this machine's rates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from shotcraft import cost
 from shotcraft.backends.base import Backend, ModelBackend
@@ -29,6 +30,8 @@ class WorkUnits:
     layers_cached: int
     paints: tuple[cost.ModelCall, ...]  # model calls, layers first
     layer_steps: int  # denoiser evaluations of the layers still to paint (a progress total)
+    painted: tuple[tuple[int, int], ...] = ()  # sizes of the layers a model paints (resized,
+    # keyed and stored as PNG: not drawn, so not in plate_to_make or sprites_to_make)
 
     @property
     def denoiser_calls(self) -> int:
@@ -43,6 +46,7 @@ def work_units(
     plate_cached = cache.contains(lp.plate_spec)
     sprites_cached = sum(cache.contains(s) for s in lp.sprite_specs.values())
     paints: list[cost.ModelCall] = []
+    painted: list[tuple[str, tuple[int, int]]] = []
     if isinstance(backend, ModelBackend):
         model = backend.model
         # sprites are painted at least 64 px (see the backend's sprite())
@@ -56,6 +60,7 @@ def work_units(
                 paints.append(
                     cost.ModelCall(what, "t2i", backend.paint_size(px), backend.steps("t2i"))
                 )
+                painted.append((what, px))
         if preset.harmonize:
             # assumed not cached: their keys are the composites' digests, known only later
             keys = len(key_frames(motion, model.every))
@@ -80,15 +85,17 @@ def work_units(
                 frames=max(f for _, _, f in video.sizes),
             )
         )
+    plate_painted = any(what == "plate" for what, _ in painted)
     return WorkUnits(
         frames=motion.frames,
         size=size,
         samples=preset.samples,
-        plate_to_make=None if plate_cached else lp.plate_size,
-        sprites_to_make=len(lp.sprite_specs) - sprites_cached,
+        plate_to_make=None if plate_cached or plate_painted else lp.plate_size,
+        sprites_to_make=len(lp.sprite_specs) - sprites_cached - (len(painted) - plate_painted),
         layers_cached=int(plate_cached) + sprites_cached,
         paints=tuple(paints),
         layer_steps=sum(p.evaluations for p in paints if p.kind == "t2i"),
+        painted=tuple(px for _, px in painted),
     )
 
 
@@ -100,9 +107,10 @@ def render_estimate(
     motion: MotionTrack,
     measure_model: bool = True,
 ) -> cost.RenderEstimate:
-    """What rendering will cost. With `measure_model` False (sketch, status) a model that this
-    device has not timed yet is not loaded: its denoiser time is left out and the estimate
-    says so (torch is never imported by the cheap stages)."""
+    """What rendering will cost, with its range. With `measure_model` (render) the model is
+    timed first at the sizes this render paints where this machine has not timed them yet.
+    Without it (sketch, status) nothing is loaded and torch is not imported: a model never
+    timed here is priced from its config files, marked rough, with its wider error bar."""
     cache = settings.cache
     units = work_units(ctx, backend, lp, motion, cache)
     rates = cost.rates_for(cache.root, ctx.preset.encoder_preset, settings.reporter)
@@ -114,13 +122,20 @@ def render_estimate(
         plate_size=units.plate_to_make,
         sprites_to_make=units.sprites_to_make,
         layers_cached=units.layers_cached,
+        painted=units.painted,
     )
     if not isinstance(backend, ModelBackend):
-        return (
-            cost.with_model(base, None, units.paints, None, loaded=False) if units.paints else base
-        )
-    if measure_model:
-        mrates: dict[str, float] | None = cost.model_rates(cache.root, backend, settings.reporter)
+        if not units.paints:
+            return base
+        return cost.with_model(base, None, units.paints, None, loaded=False)
+    record: dict[str, Any] | None
+    priced = tuple(c for c in units.paints if c.kind != "video-model")
+    if measure_model and priced:
+        record = cost.model_rates(cache.root, backend, settings.reporter, priced)
     else:
-        mrates = cost.known_model_rates(cache.root, backend)
-    return cost.with_model(base, mrates, units.paints, backend.model.id, loaded=backend.loaded)
+        record = cost.known_model_rates(cache.root, backend)
+        if record is None:
+            from shotcraft import cost_config
+
+            record = cost_config.rough_rates(backend)
+    return cost.with_model(base, record, units.paints, backend.model.id, loaded=backend.loaded)

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shotcraft.backends.base import Backend
+from shotcraft import cost
+from shotcraft.backends.base import Backend, ModelBackend
 from shotcraft.cost import RenderEstimate
 from shotcraft.errors import OverBudget, UsageError
 from shotcraft.fsutil import write_json
@@ -29,6 +30,8 @@ from shotcraft.motion.track import MotionTrack, compute_motion
 from shotcraft.project import digest
 from shotcraft.stages import refine as refine_stage
 from shotcraft.stages import sketch as sketch_stage
+from shotcraft.stages.budget import BudgetPlan
+from shotcraft.stages.budget import fit_budget as fit_to_budget
 from shotcraft.stages.common import (
     Settings,
     ShotContext,
@@ -353,10 +356,17 @@ class Pipeline:
             {"pick": k, "frames": self.motion(k).frames},
         )
 
-    def render(self, budget: float | None = None, previews: bool | None = None) -> StageResult:
+    def render(
+        self,
+        budget: float | None = None,
+        previews: bool | None = None,
+        fit_budget: float | None = None,
+        fitted: BudgetPlan | None = None,
+    ) -> StageResult:
         """clip.mp4, render.json and clip.d. Refuses (OverBudget) before any work when the
-        estimate is over `budget`. Previews (storyboard, animatic) only when asked, by the
-        argument or the preset."""
+        estimate is over `budget`; with `fit_budget`, renders with the settings that fit it
+        (stages/budget.py; `fitted` is that choice, recorded in render.json). Previews
+        (storyboard, animatic) only when asked, by the argument or the preset."""
         t0 = time.perf_counter()
         ctx, settings = self.ctx, self.settings
         shot, paths = ctx.shot, ctx.paths
@@ -373,6 +383,12 @@ class Pipeline:
 
         # 2. Estimate, and refuse before any work when over budget.
         estimate = self.estimate(k, measure_model=True)
+        if fit_budget is not None and fitted is None:
+            plan = self._fit(fit_budget, estimate)
+            settings.reporter.info(plan.describe())
+            if plan.changes:
+                return Pipeline(plan.ctx, settings).render(fit_budget, previews, fitted=plan)
+            fitted = plan
         if budget is not None and estimate.seconds > budget:
             raise OverBudget(
                 f"{shot.id}: the render is estimated at {estimate.seconds:.1f}s, over the budget "
@@ -400,7 +416,11 @@ class Pipeline:
             "upstream": round(t_up, 3),
             **report["seconds"],
         }
+        if fitted is not None:
+            report["fit_budget"] = fitted.to_json()
         write_json(paths.render_json, report)
+        if isinstance(backend, ModelBackend):  # the actual time refines the model's rates
+            cost.learn(settings.cache.root, backend, estimate, actual)
         write_depfile(ctx, paths.depfile)
         ctx.state.record("render", inputs, [paths.clip, paths.render_json])
         return StageResult(
@@ -413,7 +433,23 @@ class Pipeline:
                 "frames": report["frames"],
                 "reused": report["reused"],
                 "estimate_seconds": report["estimate_seconds"],
+                "estimate": report["estimate"],
+                "actual_seconds": report["actual_seconds"],
+                **({"fit_budget": report["fit_budget"]} if fitted is not None else {}),
             },
+        )
+
+    def _fit(self, budget: float, plain: RenderEstimate) -> BudgetPlan:
+        """The settings that fit `budget`, each candidate priced from the rates known now."""
+        backend = self.backend
+        model = backend if isinstance(backend, ModelBackend) else None
+        return fit_to_budget(
+            self.ctx,
+            budget,
+            plain,
+            lambda c: Pipeline(c, self.settings).estimate(measure_model=False),
+            model.fewest_steps() if model is not None else 1,
+            model.steps("t2i") if model is not None else None,
         )
 
     def _write_upstream(self, k: int, previews: bool) -> None:

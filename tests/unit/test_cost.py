@@ -1,0 +1,112 @@
+"""The cost model's pieces that need no model: the fit, the keys, the budget planner."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from shotcraft import cost
+from shotcraft.errors import OverBudget
+from shotcraft.project import ShotPaths, shot_digest
+from shotcraft.spec.model import Background, Camera, ModelSpec, Preset, Shot
+from shotcraft.stages.budget import fit_budget
+from shotcraft.stages.common import ShotContext
+
+
+def test_fit_recovers_fixed_linear_and_quadratic_terms() -> None:
+    xs = [0.5, 1.0, 2.0, 4.0]
+    a, b, c = cost.fit([[x, 0.2 + 0.1 * x + 0.05 * x * x] for x in xs])
+    assert (a, b, c) == pytest.approx((0.2, 0.1, 0.05), rel=1e-6)
+    # linear extrapolation from the two smallest sizes would miss the largest by a third
+    rec = {"points": {"step": [[x, 0.2 + 0.1 * x + 0.05 * x * x] for x in xs[:3]]}}
+    rec["token_pixels"] = 1000
+    at = cost.part_seconds(rec, "step", (4000, 1000))  # 4000 tokens of 1000 pixels
+    assert at == pytest.approx(0.2 + 0.4 + 0.8, rel=1e-6)
+
+
+def test_fit_never_lets_a_cost_fall_with_size() -> None:
+    a, b, c = cost.fit([[1.0, 1.0], [2.0, 1.9], [3.0, 2.0]])  # noisy, concave
+    assert min(a, b, c) >= 0.0
+    one = cost.fit([[2.0, 1.0]])  # one size: proportional to size
+    assert one == pytest.approx((0.0, 0.5, 0.0))
+
+
+class _Backend(SimpleNamespace):
+    def precision(self, device: str) -> str:
+        return "float16" if device == "cuda" else "float32"
+
+    def guidance(self) -> float:
+        return 0.0
+
+
+def test_model_rates_are_kept_per_machine(tmp_path: Path, monkeypatch: Any) -> None:
+    backend: Any = _Backend(
+        identity="local:abc", model=ModelSpec(id="m"), device_request="cpu", device="cpu"
+    )
+    here = cost.model_key(backend, "cpu")
+    assert cost.cpu_name() in here and "float32" in here and "torch" in here
+    record = {"points": {"step": [[1.0, 0.1]]}, "source": "calibrated"}
+    other = here.replace(cost.cpu_name(), "Another CPU")
+
+    def put(data: dict[str, Any]) -> None:
+        data["models"][other] = record
+
+    cost._update(tmp_path, put)
+    assert cost.known_model_rates(tmp_path, backend) is None  # another machine's rates
+    cost._update(tmp_path, lambda d: d["models"].__setitem__(here, record))
+    assert cost.known_model_rates(tmp_path, backend) == record
+
+
+def _ctx(tmp_path: Path) -> ShotContext:
+    shot = Shot(
+        id="s",
+        source=tmp_path / "s.toml",
+        duration=4.0,
+        fps=12,
+        size=(640, 360),
+        seed=1,
+        preset="final",
+        background=Background(),
+        camera=Camera(),
+        subjects=(),
+        model=ModelSpec(id="m", steps=8, every=2),
+    )
+    preset = Preset(name="final", harmonize=True)
+    return ShotContext(shot, preset, ShotPaths.of(tmp_path, "s"), shot_digest(shot))
+
+
+def _estimate(seconds: float) -> cost.RenderEstimate:
+    return cost.RenderEstimate(seconds, 48, 0.23, 1, 0, {}, low=seconds, high=seconds * 1.25)
+
+
+def _price(ctx: ShotContext) -> cost.RenderEstimate:
+    """A made-up cost: key frames, then steps, then pixels."""
+    m = ctx.shot.model
+    assert m is not None
+    keys = 48 / (m.every or 12)
+    return _estimate(keys * m.steps * 0.05 * ctx.preset.scale**2 + 1.0)
+
+
+def test_fit_budget_changes_key_frames_first_then_steps_then_scale(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    plain = _price(ctx)  # 24 keys x 8 steps: 10.6 s
+    plan = fit_budget(ctx, 4.0, plain, _price, fewest_steps=4)
+    assert [c.setting for c in plan.changes] == ["harmonize.every"]
+    assert plan.chosen.high <= 4.0 and plan.ctx.shot.model.every == 18  # 1.5 s at 12 fps
+    plan = fit_budget(ctx, 1.7, plain, _price, fewest_steps=4)
+    assert [c.setting for c in plan.changes] == ["harmonize.every", "model.steps"]
+    assert plan.ctx.shot.model.every == 48 and plan.chosen.high <= 1.7
+    assert "changed harmonize.every 2 -> 48" in plan.describe()
+    # the shot's own settings untouched where they fit
+    assert fit_budget(ctx, 100.0, plain, _price).changes == ()
+
+
+def test_fit_budget_refuses_when_nothing_fits(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    with pytest.raises(OverBudget, match="nothing fits --fit-budget 1s"):
+        fit_budget(ctx, 1.0, _price(ctx), _price, fewest_steps=4)
+    assert dataclasses.replace(ctx.preset).scale == 1.0
