@@ -366,7 +366,7 @@ class Pipeline:
         backend = self.backend
         t_backend = time.perf_counter() - t0
         k = self._pick(None)
-        inputs = render_inputs(ctx, backend, k)
+        inputs = render_inputs(ctx, backend, k, settings.segment_gops)
         if self._current("render", inputs):
             self._write_upstream(k, want_previews)  # an upstream file may have been deleted
             return StageResult("render", shot.id, False, (str(paths.clip),), _since(t0))
@@ -432,7 +432,7 @@ class Pipeline:
         checks = {
             "sketch": ("sketch", sketch_inputs(ctx)),
             "refine": ("refine", refine_inputs(ctx, k)),
-            "render": ("render", render_inputs(ctx, self.backend, k)),
+            "render": ("render", render_inputs(ctx, self.backend, k, self.settings.segment_gops)),
         }
         previews = {
             "storyboard": ("storyboard", sketch_inputs(ctx)),

@@ -15,6 +15,7 @@ from shotcraft import __version__
 from shotcraft.backends.base import Backend, ModelBackend
 from shotcraft.cost import RenderEstimate
 from shotcraft.draw.compositor import Compositor
+from shotcraft.executors.segments import SEGMENT_GOPS, Segment, plan_segments
 from shotcraft.fsutil import write_bytes
 from shotcraft.layout.planner import Layout
 from shotcraft.media.encode import EncoderSettings
@@ -26,7 +27,7 @@ from shotcraft.spec.model import Shot
 from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, ShotContext, refine_inputs, render_size
 from shotcraft.stages.estimate import WorkUnits
-from shotcraft.stages.frames import drawn_frames, encode
+from shotcraft.stages.frames import drawn_frames, encode_segments
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import LayerPlan, fetch_layers
 from shotcraft.stages.video_pass import VideoPass
@@ -34,7 +35,9 @@ from shotcraft.stages.video_pass import VideoPass
 RENDER_SCHEMA = "shotcraft.render/1"
 
 
-def render_inputs(ctx: ShotContext, backend: Backend, pick: int) -> Inputs:
+def render_inputs(
+    ctx: ShotContext, backend: Backend, pick: int, segment_gops: int = SEGMENT_GOPS
+) -> Inputs:
     return Inputs(
         {
             "stage": "render",
@@ -42,6 +45,8 @@ def render_inputs(ctx: ShotContext, backend: Backend, pick: int) -> Inputs:
             # what changes the clip: not whether previews are made alongside it
             "preset": {k: v for k, v in dataclasses.asdict(ctx.preset).items() if k != "previews"},
             "backend": backend_id(ctx.shot, backend),
+            # where the encoders start and stop (not how many workers run them)
+            "segment_gops": segment_gops,
         }
     )
 
@@ -106,10 +111,11 @@ def render_clip(
     if painter is not None and painter.has_video_pass:
         video_pass = VideoPass(painter, settings.cache, model_prompt(shot), shot.seed)
         frames = video_pass.frames(frames)
+    segments = clip_segments(ctx, settings, motion)
     with settings.reporter.task(f"{shot.id}: render", motion.frames) as advance:
         _on_step(backend, None)
         each = None if coherence is None else coherence.add
-        encode(frames, paths.clip, size, shot.fps, enc, advance, each)
+        seconds = encode_segments(frames, paths.clip, segments, size, shot.fps, enc, advance, each)
     t_frames = time.perf_counter() - t_frames
 
     # 3. The report.
@@ -145,6 +151,29 @@ def render_clip(
         else {"chunks": video_pass.chunks, "repainted": video_pass.repainted},
         **({"coherence": coherence.report()} if coherence is not None else {}),
         "encoder": enc.describe(),
+        **execution_report("local", ["main"], segments, seconds, ["main"] * len(segments)),
+    }
+
+
+def clip_segments(ctx: ShotContext, settings: Settings, motion: MotionTrack) -> tuple[Segment, ...]:
+    return plan_segments(motion.frames, encoder_settings(ctx).gop, settings.segment_gops)
+
+
+def execution_report(
+    executor: str,
+    workers: list[str],
+    segments: tuple[Segment, ...],
+    seconds: list[float],
+    ran_on: list[str],
+) -> dict[str, Any]:
+    """Where the frames were made (render.json): the executor, its workers, each segment."""
+    return {
+        "executor": executor,
+        "workers": sorted(set(workers)),
+        "segments": [
+            {"index": s.index, "frames": [s.start, s.end], "seconds": round(t, 3), "worker": w}
+            for s, t, w in zip(segments, seconds, ran_on, strict=True)
+        ],
     }
 
 
