@@ -67,7 +67,6 @@ def splice(parts: Sequence[Path], out: Path, fps: int) -> int:
             ostream = container.add_stream_from_template(template)
             # the timescale an encoded clip gets from the mp4 muxer: fps * 512 ticks a second
             ostream.time_base = Fraction(1, fps * 512)
-        tick = round(1 / fps / ostream.time_base)
         written = 0
         for part in parts:
             with av.open(str(part)) as src:
@@ -77,9 +76,11 @@ def splice(parts: Sequence[Path], out: Path, fps: int) -> int:
                 for packet in src.demux(s):
                     if packet.size == 0:
                         continue
+                    # the muxer may settle its time base when it writes the header (the
+                    # first packet), so each packet is timed in the one it has now
                     packet.stream = ostream
-                    packet.pts = packet.dts = written * tick
-                    packet.duration = tick
+                    packet.pts = packet.dts = round(written / fps / ostream.time_base)
+                    packet.duration = round(1 / fps / ostream.time_base)
                     packet.time_base = ostream.time_base
                     container.mux(packet)
                     written += 1
