@@ -11,8 +11,11 @@ import typer
 from shotcraft import __version__
 from shotcraft.cli import cache_cmd
 from shotcraft.cli.options import (
+    AddressOpt,
     CacheOpt,
+    ExecutorOpt,
     ForceOpt,
+    JobsOpt,
     JsonOpt,
     PresetOpt,
     ProjectOpt,
@@ -63,13 +66,14 @@ def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> No
     for shot_file in shots:
         ctx = load_context(shot_file, settings)
         result = step(Pipeline(ctx, settings))
-        results.append(result.to_json())
+        results.append(result)
         if result.ran:
             outs = ", ".join(result.outputs)
             output.result(f"{result.shot}: {result.stage} done in {result.seconds:.2f}s -> {outs}")
         else:
             output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
-    output.emit_json(results if len(results) != 1 else results[0])
+    data = [r.to_json() for r in results]
+    output.emit_json(data if len(data) != 1 else data[0])
 
 
 @app.command()
@@ -175,6 +179,9 @@ def render(
             show_default=False,
         ),
     ] = None,
+    jobs: JobsOpt = "1",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
@@ -187,7 +194,36 @@ def render(
     settings = _settings(
         project, cache, out, force=force, preset=preset, model=model, device=device.value
     )
-    _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
+    spec = _executor(jobs, executor, address)
+    if not spec.parallel:
+        _run_each(shots, settings, out, lambda p: p.render(budget=budget, previews=previews))
+        return
+    from shotcraft.executors.run import render_shots
+
+    results = render_shots(shots, settings, spec, budget, previews)
+    _report(results, out)
+
+
+def _executor(jobs: str, executor: str, address: str | None) -> Any:
+    from shotcraft.errors import UsageError
+    from shotcraft.executors.run import ExecutorSpec, parse_jobs
+
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor: '{executor}' is not one of local, ray")
+    if address is not None and executor != "ray":
+        raise UsageError("--address is for --executor ray")
+    return ExecutorSpec(executor, parse_jobs(jobs), address)
+
+
+def _report(results: list[Any], output: Output) -> None:
+    for result in results:
+        if result.ran:
+            outs = ", ".join(result.outputs)
+            output.result(f"{result.shot}: {result.stage} done in {result.seconds:.2f}s -> {outs}")
+        else:
+            output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
+    data = [r.to_json() for r in results]
+    output.emit_json(data if len(data) != 1 else data[0])
 
 
 @app.command()
@@ -221,6 +257,9 @@ def compose(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Say what was copied and what re-encoded.")
     ] = False,
+    jobs: JobsOpt = "1",
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -231,7 +270,8 @@ def compose(
 
     out = Output(quiet, json_)
     settings = _settings(project, cache, out)
-    r = run(reel, settings, output, fmt, strict, render_missing, verbose)
+    spec = _executor(jobs, executor, address)
+    r = run(reel, settings, output, fmt, strict, render_missing, verbose, spec)
     d = r.details
     out.result(
         f"{r.shot}: {d['frames']} frames ({d['frames_copied']} copied, "

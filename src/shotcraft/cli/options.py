@@ -36,3 +36,27 @@ PresetOpt = Annotated[
         show_default=False,
     ),
 ]
+JobsOpt = Annotated[
+    str,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Worker processes: N, or auto (one per core). Shots render side by side, and a "
+        "long shot's segments too (default 1: in this process).",
+    ),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (worker processes here) | ray (Ray tasks and actors; needs shotcraft[ray])",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray for this command)",
+        show_default=False,
+    ),
+]

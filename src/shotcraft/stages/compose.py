@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from shotcraft.errors import MissingInput, Problem, SpecError, UsageError
 from shotcraft.media.audio import AudioTrack
@@ -72,6 +73,7 @@ def compose(
     strict: bool = False,
     render_missing: bool = False,
     verbose: bool = False,
+    executor: Any = None,
 ) -> StageResult:
     t0 = time.perf_counter()
     # 1. Check inputs: the reel, its shots, and a rendered clip for each.
@@ -85,11 +87,16 @@ def compose(
         if not ShotPaths.of(settings.project, s.id).clip.is_file()
     ]
     if missing and render_missing:
-        from shotcraft.stages.common import load_context
-        from shotcraft.stages.pipeline import Pipeline
+        if executor is not None and executor.parallel:  # an ExecutorSpec: --jobs, --executor
+            from shotcraft.executors.run import render_shots
 
-        for _, src in missing:
-            Pipeline(load_context(Path(str(src)), settings), settings).render()
+            render_shots([Path(str(src)) for _, src in missing], settings, executor)
+        else:
+            from shotcraft.stages.common import load_context
+            from shotcraft.stages.pipeline import Pipeline
+
+            for _, src in missing:
+                Pipeline(load_context(Path(str(src)), settings), settings).render()
         missing = []
     if missing:
         sid, src = missing[0]

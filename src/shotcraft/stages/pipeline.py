@@ -26,7 +26,7 @@ from shotcraft.layout.io import layout_from_json, layout_to_json, read_layout
 from shotcraft.layout.planner import Layout, plan
 from shotcraft.motion.io import motion_from_json, motion_to_json, read_motion
 from shotcraft.motion.track import MotionTrack, compute_motion
-from shotcraft.project import digest
+from shotcraft.project import Inputs, digest
 from shotcraft.stages import refine as refine_stage
 from shotcraft.stages import sketch as sketch_stage
 from shotcraft.stages.common import (
@@ -82,6 +82,19 @@ class ShotStatus:
             "layers": self.layers,
             "layers_cached": self.layers_cached,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RenderWork:
+    """A render that is to run: what `Pipeline.plan_render` decided, for `finish_render`."""
+
+    pick: int
+    backend: Backend
+    inputs: Inputs
+    estimate: RenderEstimate
+    t_backend: float
+    t_upstream: float
+    started: float  # perf_counter when the render's own work began
 
 
 @dataclass(slots=True)
@@ -357,6 +370,28 @@ class Pipeline:
         """clip.mp4, render.json and clip.d. Refuses (OverBudget) before any work when the
         estimate is over `budget`. Previews (storyboard, animatic) only when asked, by the
         argument or the preset."""
+        work = self.plan_render(budget, previews)
+        if isinstance(work, StageResult):
+            return work
+        k = work.pick
+        report = render_clip(
+            self.ctx,
+            self.settings,
+            work.backend,
+            self.layout(k),
+            self.motion(k),
+            self.layer_plan(k),
+            self.units(k),
+            work.estimate,
+        )
+        return self.finish_render(work, report)
+
+    def plan_render(
+        self, budget: float | None = None, previews: bool | None = None
+    ) -> StageResult | RenderWork:
+        """Everything of a render before its frames: the up-to-date check (a StageResult when
+        there is nothing to do), the budget, the files rendering reads. An executor runs the
+        frames of the RenderWork elsewhere and hands the report to `finish_render`."""
         t0 = time.perf_counter()
         ctx, settings = self.ctx, self.settings
         shot, paths = ctx.shot, ctx.paths
@@ -380,32 +415,29 @@ class Pipeline:
                 f"{estimate.layers_to_make} layers to make); raise --budget or use a cheaper preset"
             )
 
-        # 3. What rendering reads (and previews, if asked), then the render itself.
+        # 3. What rendering reads (and previews, if asked).
         t_up = time.perf_counter()
         self._write_upstream(k, want_previews)
         t_up = time.perf_counter() - t_up
-        t_own = time.perf_counter()
-        lp = self.layer_plan(k)
-        units = self.units(k)
-        report = render_clip(
-            ctx, settings, backend, self.layout(k), self.motion(k), lp, units, estimate
-        )
+        return RenderWork(k, backend, inputs, estimate, t_backend, t_up, time.perf_counter())
 
-        # 4. Reports: render.json, the make depfile, state.json.
+    def finish_render(self, work: RenderWork, report: dict[str, Any]) -> StageResult:
+        """Reports of a render whose clip is written: render.json, the make depfile, state."""
+        ctx, paths = self.ctx, self.ctx.paths
         # what the estimate covers: the backend's start-up and this stage's own work
-        actual = t_backend + time.perf_counter() - t_own
+        actual = work.t_backend + time.perf_counter() - work.started
         report["actual_seconds"] = round(actual, 3)
         report["seconds"] = {
-            "backend": round(t_backend, 3),
-            "upstream": round(t_up, 3),
+            "backend": round(work.t_backend, 3),
+            "upstream": round(work.t_upstream, 3),
             **report["seconds"],
         }
         write_json(paths.render_json, report)
         write_depfile(ctx, paths.depfile)
-        ctx.state.record("render", inputs, [paths.clip, paths.render_json])
+        ctx.state.record("render", work.inputs, [paths.clip, paths.render_json])
         return StageResult(
             "render",
-            shot.id,
+            ctx.shot.id,
             True,
             (str(paths.clip), str(paths.render_json)),
             actual,

@@ -119,7 +119,48 @@ def render_clip(
     t_frames = time.perf_counter() - t_frames
 
     # 3. The report.
-    cache_report = layers.report
+    return clip_report(
+        ctx,
+        backend,
+        motion,
+        estimate,
+        layers.report,
+        {"layers": t_layers, "frames": t_frames},
+        backend.denoiser_calls - calls_before,
+        {
+            "harmonize": None
+            if harmonizer is None
+            else {
+                "every": "auto" if harmonizer.every is None else harmonizer.every,
+                "key_frames": harmonizer.hits + harmonizer.misses,
+                "from_cache": harmonizer.hits,
+                "repainted": harmonizer.repainted,
+            },
+            "video_pass": None
+            if video_pass is None
+            else {"chunks": video_pass.chunks, "repainted": video_pass.repainted},
+            **({"coherence": coherence.report()} if coherence is not None else {}),
+        },
+        execution_report("local", [WORKER], segments, seconds, [WORKER] * len(segments)),
+    )
+
+
+WORKER = "main"  # the command's own process
+
+
+def clip_report(
+    ctx: ShotContext,
+    backend: Backend,
+    motion: MotionTrack,
+    estimate: RenderEstimate,
+    cache_report: dict[str, Any],
+    seconds: dict[str, float],
+    denoiser_calls: int,
+    passes: dict[str, Any],
+    execution: dict[str, Any],
+) -> dict[str, Any]:
+    """render.json (less what the runner adds): the same whoever made the frames."""
+    shot, preset = ctx.shot, ctx.preset
     reused = (["plate"] if cache_report["plate"]["hit"] else []) + [
         f"sprite:{sid}" for sid, r in cache_report["sprites"].items() if r["hit"]
     ]
@@ -129,30 +170,29 @@ def render_clip(
         "shotcraft": __version__,
         "preset": preset.name,
         "backend": backend_id(shot, backend),
-        "size": list(size),
+        "size": list(render_size(shot, preset)),
         "fps": shot.fps,
         "frames": motion.frames,
         "estimate_seconds": round(estimate.seconds, 3),
         "estimate": estimate.to_json(),
-        "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "cache": cache_report,
         "reused": reused,
-        "denoiser_calls": backend.denoiser_calls - calls_before,
-        "harmonize": None
-        if harmonizer is None
-        else {
-            "every": "auto" if harmonizer.every is None else harmonizer.every,
-            "key_frames": harmonizer.hits + harmonizer.misses,
-            "from_cache": harmonizer.hits,
-            "repainted": harmonizer.repainted,
-        },
-        "video_pass": None
-        if video_pass is None
-        else {"chunks": video_pass.chunks, "repainted": video_pass.repainted},
-        **({"coherence": coherence.report()} if coherence is not None else {}),
-        "encoder": enc.describe(),
-        **execution_report("local", ["main"], segments, seconds, ["main"] * len(segments)),
+        "denoiser_calls": denoiser_calls,
+        "harmonize": None,
+        "video_pass": None,
+        **passes,
+        "encoder": encoder_settings(ctx).describe(),
+        **execution,
     }
+
+
+def splittable(ctx: ShotContext, backend: Backend) -> bool:
+    """Whether a shot's segments can be drawn apart: nothing carries from frame to frame (a
+    harmonize correction, a video model's chunks), so any worker can start anywhere."""
+    if not isinstance(backend, ModelBackend):
+        return True
+    return not ctx.preset.harmonize and not backend.has_video_pass
 
 
 def clip_segments(ctx: ShotContext, settings: Settings, motion: MotionTrack) -> tuple[Segment, ...]:

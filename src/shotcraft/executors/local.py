@@ -1,0 +1,87 @@
+"""`--jobs N`: the render's units in worker processes on this machine, over the one cache
+folder (its lock per key makes a layer once however many workers need it)."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from shotcraft.executors import work
+
+if TYPE_CHECKING:
+    from shotcraft.executors.run import ExecutorSpec
+    from shotcraft.stages.common import Settings
+    from shotcraft.stages.pipeline import Pipeline, RenderWork
+
+# what a worker imports before its first unit (the fork server loads them once)
+_PRELOAD = ["shotcraft.executors.work", "shotcraft.stages.frames", "shotcraft.backends"]
+
+
+def _done(value: Any) -> Future[Any]:
+    f: Future[Any] = Future()
+    f.set_result(value)
+    return f
+
+
+class LocalRunner:
+    """Units in a pool of worker processes. Model work (a model's layers, a harmonized or
+    video-model shot) runs in this process instead: one model load, one GPU."""
+
+    name = "local"
+    passes_handles = False
+
+    def __init__(self, pool: ProcessPoolExecutor, jobs: int, threads: int, settings: Settings):
+        self.pool = pool
+        self.jobs = jobs
+        self.threads = threads
+        self.settings = settings
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, spec: ExecutorSpec, settings: Settings) -> Iterator[LocalRunner]:
+        jobs = spec.jobs or os.cpu_count() or 1
+        # a fork server: workers start from a clean process (no driver threads copied, no
+        # rich console), quickly, with shotcraft imported once
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        try:
+            yield cls(pool, jobs, spec.threads, settings)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in list((getattr(pool, "_processes", None) or {}).values()):  # mid-unit
+                p.terminate()
+            raise
+        pool.shutdown(wait=True)
+
+    def workers(self) -> int:
+        return self.jobs
+
+    def layers(self, job: work.LayersJob) -> Future[work.LayerBytes]:
+        return self.pool.submit(work.procedural_layers, job)
+
+    def model_layers(self, job: work.LayersJob, pipeline: Pipeline) -> Future[work.LayerBytes]:
+        return _done(work.make_layers(job, pipeline.backend))
+
+    def segment(self, job: work.SegmentJob, layers: work.LayerBytes) -> Future[work.SegmentDone]:
+        return self.pool.submit(work.render_segment, job, layers)
+
+    def whole(self, pipeline: Pipeline, render: RenderWork) -> Future[Any]:
+        from shotcraft.executors.run import whole_render
+
+        return _done(whole_render(pipeline, render, self.settings))
+
+    def wait(self, handles: list[Any]) -> tuple[list[Any], list[Any]]:
+        done, pending = wait(handles, return_when=FIRST_COMPLETED)
+        return list(done), list(pending)
+
+    def result(self, handle: Future[Any]) -> Any:
+        return handle.result()
+
+    def cancel(self, handles: list[Any]) -> None:
+        for h in handles:
+            h.cancel()
