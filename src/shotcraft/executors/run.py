@@ -108,6 +108,7 @@ class _Shot:
     result: StageResult | None = None
     t0: float = field(default_factory=time.perf_counter)
     t_layers: float = 0.0
+    parallel: Any = None  # the ParallelEstimate, for render.json
 
 
 def render_shots(
@@ -129,6 +130,16 @@ def render_shots(
     }
     if todo:
         from shotcraft.executors import open_runner
+        from shotcraft.executors.plan import critical_path
+
+        start_ray = spec.kind == "ray" and not (spec.address or os.environ.get("RAY_ADDRESS"))
+        workers = spec.jobs or os.cpu_count() or 1
+        for shot in todo.values():
+            p, w = shot.pipeline, shot.work
+            n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
+            shot.parallel = critical_path(w.estimate, n, workers, start_ray)
+            if not shot.parallel.pays:
+                settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
 
         with open_runner(spec, settings) as runner:
             _run(todo, runner, settings)
@@ -182,8 +193,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                         shot.t_layers = time.perf_counter() - shot.t0
                         if not getattr(runner, "passes_handles", False):
                             for s in shot.segments:
-                                job = _segment_job(shot, s, threads)
-                                pending[runner.segment(job, value)] = ("segment", i, s)
+                                unit = _segment_job(shot, s, threads)
+                                pending[runner.segment(unit, value)] = ("segment", i, s)
                     elif kind == "segment":
                         shot.done[seg.index] = value
                         advance(seg.frames)
@@ -261,6 +272,7 @@ def _finish_split(shot: _Shot, executor: str) -> None:
             ran_on,
         ),
     )
+    report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
     shot.result = p.finish_render(w, report)
 
 
@@ -275,6 +287,7 @@ def _finish_whole(shot: _Shot, done: WholeDone, executor: str) -> None:
     report["workers"] = [done.worker]
     for s in report.get("segments", []):
         s["worker"] = done.worker
+    report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
     shot.result = shot.pipeline.finish_render(shot.work, report)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ FAULT_DIR_ENV = "SHOTCRAFT_FAULT_DIR"
 
 
 def worker_name() -> str:
+    """host:pid, and under Ray the node too (test clusters run several nodes on one host)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        node = ray.get_runtime_context().get_node_id()
+        return f"{socket.gethostname()}/{node[:8]}:{os.getpid()}"
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

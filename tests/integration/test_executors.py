@@ -1,0 +1,186 @@
+"""Rendering on several workers: --jobs N (processes here) and --executor ray (a two-node
+test cluster, one CPU a node, started once per session). A split render must decode to the
+very frames of a single-process render; a worker killed mid-segment is retried by Ray."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shotcraft.executors.run import ExecutorSpec, render_shots
+from shotcraft.executors.segments import plan_segments
+from shotcraft.executors.work import FAULT_DIR_ENV
+from shotcraft.media.probe import frames, probe
+from shotcraft.stages.common import Settings, load_context
+from shotcraft.stages.pipeline import Pipeline
+
+# 6 s at 12 fps, 1 s GOPs, 2 GOPs a segment: three segments
+LONG_SHOT = """\
+version = 1
+[shot]
+duration = 6.0
+fps = 12
+size = [160, 96]
+seed = 5
+[background]
+colors = ["#27405e", "#f4b26b", "#8a6a73"]
+extent = 1.3
+[camera]
+keys = [ {{ t = 0.0 }}, {{ t = 6.0, pan = [0.1, 0.0], zoom = 1.1 }} ]
+[[subjects]]
+id = "{sid}"
+shape = "star"
+color = "{color}"
+place = "left third, ground"
+motion = "hop"
+keys = [ {{ t = 0.0 }}, {{ t = 6.0, at = [0.8, 0.85] }} ]
+"""
+
+
+def decoded(path: Path) -> str:
+    """A digest of every decoded frame: what a viewer sees, not how it was packed."""
+    h = hashlib.sha256()
+    for f in frames(path):
+        h.update(f.tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def long_shot(write_shot: Callable[..., Path]) -> Callable[..., Path]:
+    def make(sid: str = "walker", color: str = "#c8553d") -> Path:
+        return write_shot(LONG_SHOT.format(sid=sid, color=color), f"{sid}.toml")
+
+    return make
+
+
+def single_process(shot: Path, tmp: Path, cache: Path, segment_gops: int = 2) -> Path:
+    s = Settings(project=tmp / "single", cache_dir=cache, segment_gops=segment_gops)
+    Pipeline(load_context(shot, s), s).render()
+    return tmp / "single" / load_context(shot, s).shot.id / "clip.mp4"
+
+
+@pytest.fixture(scope="session")
+def fault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(fault_dir: Path) -> Iterator[object]:
+    """Two Ray nodes on this machine, one CPU each; the session's one Ray runtime."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(FAULT_DIR_ENV, str(fault_dir))  # the workers inherit it from the raylets
+    mp.setenv("RAY_AUTH_MODE", "disabled")
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    mp.undo()
+
+
+def test_segments_are_fixed_gops_of_the_shot() -> None:
+    segs = plan_segments(72, 12, 2)
+    assert [(s.start, s.end) for s in segs] == [(0, 24), (24, 48), (48, 72)]
+    assert [(s.start, s.end) for s in plan_segments(70, 12, 5)] == [(0, 60), (60, 70)]
+
+
+def test_ray_split_across_two_nodes_matches_single_process(
+    ray_cluster: object, long_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    shot = long_shot()
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=2)
+    (result,) = render_shots([shot], settings, ExecutorSpec("ray"))
+    assert result.ran
+    clip = tmp_path / "ray" / "walker" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    assert report["executor"] == "ray"
+    nodes = {s["worker"].split(":")[0] for s in report["segments"]}
+    assert len(report["segments"]) == 3 and len(nodes) == 2, report["segments"]
+    info = probe(clip)
+    assert info.frames == 72 and info.keyframes == tuple(range(0, 72, 12))
+    assert decoded(clip) == decoded(single_process(shot, tmp_path, cache_dir))
+
+
+def test_ray_retries_a_worker_killed_mid_segment(
+    ray_cluster: object,
+    long_shot: Callable[..., Path],
+    tmp_path: Path,
+    cache_dir: Path,
+    fault_dir: Path,
+) -> None:
+    shot = long_shot("victim", "#3d7fc8")
+    armed = fault_dir / "kill-victim-1"
+    armed.touch()
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=2)
+    (result,) = render_shots([shot], settings, ExecutorSpec("ray"))
+    assert result.ran
+    assert not armed.exists() and armed.with_suffix(".fired").exists()  # it did die once
+    clip = tmp_path / "ray" / "victim" / "clip.mp4"
+    assert probe(clip).frames == 72
+    assert decoded(clip) == decoded(single_process(shot, tmp_path, cache_dir))
+    leftovers = [p.name for p in clip.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # no scratch folder, no half file
+
+
+def test_jobs_2_over_four_shots_sharing_a_background_makes_the_plate_once(
+    cli: Callable[..., object],
+    long_shot: Callable[..., Path],
+    project: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+) -> None:
+    shots = [long_shot(f"s{i}", c) for i, c in enumerate(["#c8553d", "#3dc855", "#553dc8", "#eee"])]
+    r = cli("render", *shots, "--jobs", "2", "--json")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    reports = [json.loads((project / f"s{i}" / "render.json").read_text()) for i in range(4)]
+    made = [rep["shot"] for rep in reports if not rep["cache"]["plate"]["hit"]]
+    assert len(made) == 1, made
+    assert json.loads((cache_dir / "stats.json").read_text())["plate"]["misses"] == 1
+    assert {rep["executor"] for rep in reports} == {"local"}
+    assert len({w for rep in reports for w in rep["workers"]}) >= 2  # two processes drew
+    # the default segment length (5 GOPs): two segments, spliced like a one-process render
+    assert [s["frames"] for s in reports[0]["segments"]] == [[0, 60], [60, 72]]
+    one = single_process(shots[0], tmp_path, cache_dir, segment_gops=5)
+    assert decoded(project / "s0" / "clip.mp4") == decoded(one)
+    again = cli("render", *shots, "--jobs", "2")
+    assert again.output.count("up to date") == 4  # type: ignore[attr-defined]
+
+
+def test_executor_ray_without_ray_exits_4_with_the_pip_command(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotcraft.executors.cluster as cluster
+
+    monkeypatch.setattr(cluster, "ray", None)
+    r = cli("render", simple_shot(), "--executor", "ray")
+    assert r.exit_code == 4  # type: ignore[attr-defined]
+    assert "pip install 'shotcraft[ray]'" in r.output  # type: ignore[attr-defined]
+
+
+def test_bad_jobs_is_a_usage_error(
+    cli: Callable[..., object], simple_shot: Callable[..., Path]
+) -> None:
+    r = cli("render", simple_shot(), "--jobs", "0")
+    assert r.exit_code == 2 and "--jobs" in r.output  # type: ignore[attr-defined]
+
+
+def test_the_estimate_says_when_parallelism_will_not_pay(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], project: Path
+) -> None:
+    r = cli("render", simple_shot(), "--jobs", "2")
+    assert r.exit_code == 0  # type: ignore[attr-defined]
+    assert "parallelism will not pay" in r.output  # type: ignore[attr-defined]
+    report = json.loads((project / "dot" / "render.json").read_text())
+    assert report["estimate_parallel"]["segments"] == 1
+    assert "not pay" in report["estimate_parallel"]["note"]
