@@ -184,3 +184,77 @@ def test_the_estimate_says_when_parallelism_will_not_pay(
     report = json.loads((project / "dot" / "render.json").read_text())
     assert report["estimate_parallel"]["segments"] == 1
     assert "not pay" in report["estimate_parallel"]["note"]
+
+
+MODEL_SHOT = """\
+version = 1
+[shot]
+duration = 2.0
+fps = 12
+size = [96, 64]
+seed = 4
+preset = "preview"
+[model]
+id = "{model}"
+steps = 2
+[background]
+prompt = "misty pine forest at dawn"
+[[subjects]]
+id = "{sid}"
+prompt = "a red fox {sid}"
+place = "left, ground"
+keys = [ {{ t = 0.0, at = [0.2, 0.9] }}, {{ t = 2.0, at = [0.8, 0.9], ease = "linear" }} ]
+"""
+
+
+@pytest.mark.diffusion
+def test_ray_model_layers_in_one_actor_that_keeps_the_model(
+    ray_cluster: object,
+    write_shot: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    shots = [write_shot(MODEL_SHOT.format(model=tiny_model, sid=s), f"{s}.toml") for s in "ab"]
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=1)
+    results = render_shots(shots, settings, ExecutorSpec("ray"))
+    assert [r.ran for r in results] == [True, True]
+    reports = [json.loads((tmp_path / "ray" / s / "render.json").read_text()) for s in "ab"]
+    # both shots painted by one actor (one process, one model load), each its own sprite
+    assert reports[0]["layers_worker"] == reports[1]["layers_worker"]
+    assert reports[0]["denoiser_calls"] == 2 + 2 and reports[1]["denoiser_calls"] == 2
+    assert len(reports[0]["segments"]) == 2
+    clip = tmp_path / "ray" / "a" / "clip.mp4"
+    # one process from the same cache: the same layers, the same frames
+    assert decoded(clip) == decoded(single_process(shots[0], tmp_path, cache_dir, 1))
+
+
+def test_ctrl_c_cancels_the_workers_and_exits_130(
+    write_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = LONG_SHOT.format(sid="long", color="#c8553d").replace(
+        "duration = 6.0", "duration = 40.0"
+    )
+    text = text.replace("t = 6.0", "t = 40.0").replace("size = [160, 96]", "size = [640, 384]")
+    shot = write_shot(text.replace("fps = 12", "fps = 24"), "long.toml")  # 20 s of work here
+    project = tmp_path / "build"
+    args = [sys.executable, "-m", "shotcraft", "render", str(shot), "--jobs", "2"]
+    args += ["--project", str(project), "--cache", str(cache_dir)]
+    p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    folder = project / "long"
+    deadline = time.monotonic() + 60
+    while not (folder / "motion.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers are drawing
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err
+    assert not (folder / "clip.mp4").exists()
+    assert [n for n in os.listdir(folder) if n.startswith(".")] == []

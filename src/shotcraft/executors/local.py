@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
 
 # what a worker imports before its first unit (the fork server loads them once)
 _PRELOAD = ["shotcraft.executors.work", "shotcraft.stages.frames", "shotcraft.backends"]
+
+
+def _worker_start() -> None:
+    # terminate() (the driver interrupted) ends a worker through Python, so its temporary
+    # files are removed on the way out like on any exception
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _done(value: Any) -> Future[Any]:
@@ -48,7 +59,7 @@ class LocalRunner:
         # rich console), quickly, with shotcraft imported once
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start)
         try:
             yield cls(pool, jobs, spec.threads, settings)
         except BaseException:

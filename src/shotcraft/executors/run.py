@@ -272,6 +272,7 @@ def _finish_split(shot: _Shot, executor: str) -> None:
             ran_on,
         ),
     )
+    report["layers_worker"] = shot.layers.worker
     report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
     shot.result = p.finish_render(w, report)
 
