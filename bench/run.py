@@ -484,8 +484,12 @@ def main():
     wall = time.perf_counter() - t0
     report = json.loads((Path({project!r}) / {name!r} / "render.json").read_text())
     seg = [s["seconds"] for s in report["segments"]]
+    cpu = {{}}
+    for s in report["segments"]:
+        cpu[s["worker"]] = cpu.get(s["worker"], 0.0) + s["cpu_seconds"]
     secs = report["seconds"]
     print(json.dumps({{"wall": wall, "segments": len(seg), "segment_seconds": sum(seg),
+                      "cpu_seconds": sum(cpu.values()), "busiest_worker_cpu": max(cpu.values()),
                       "splice": secs["splice"], "layers": secs["layers"]}}))
 
 if __name__ == "__main__":
@@ -529,6 +533,16 @@ def bench_scale(results: dict[str, Any]) -> None:
         "segment_seconds_sum_one": median([t["segment_seconds"] for t in timed[1]]),
         "segment_seconds_sum_two": median([t["segment_seconds"] for t in timed[2]]),
         "splice_seconds": median([t["splice"] for t in timed[2]]),
+        # CPU time is what the work costs whatever else runs on the machine: the speed-up two
+        # free cores would give is the whole work over the busier worker's share
+        "cpu_seconds_one": median([t["cpu_seconds"] for t in timed[1]]),
+        "busiest_worker_cpu_two": median([t["busiest_worker_cpu"] for t in timed[2]]),
+        "cpu_speedup": round(
+            median([t["cpu_seconds"] for t in timed[1]])
+            / median([t["busiest_worker_cpu"] for t in timed[2]]),
+            3,
+        ),
+        "load_average": round(os.getloadavg()[0], 2),
     }
     shots = []
     for i in range(4):

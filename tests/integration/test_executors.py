@@ -258,3 +258,17 @@ def test_ctrl_c_cancels_the_workers_and_exits_130(
     assert "interrupted" in err
     assert not (folder / "clip.mp4").exists()
     assert [n for n in os.listdir(folder) if n.startswith(".")] == []
+
+
+def test_compose_render_missing_with_jobs(
+    cli: Callable[..., object], long_shot: Callable[..., Path], tmp_path: Path, project: Path
+) -> None:
+    shots = [long_shot("c0", "#c8553d"), long_shot("c1", "#3dc855")]
+    reel = tmp_path / "reel.toml"
+    clips = "".join(f'[[clips]]\nshot = "{s}"\n' for s in shots)
+    reel.write_text(f"version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n{clips}")
+    r = cli("compose", reel, "--render-missing", "--jobs", "2")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert probe(project / "reel.mp4").frames == 144
+    for s in ("c0", "c1"):
+        assert json.loads((project / s / "render.json").read_text())["executor"] == "local"

@@ -273,6 +273,8 @@ def _finish_split(shot: _Shot, executor: str) -> None:
         ),
     )
     report["layers_worker"] = shot.layers.worker
+    for entry, d in zip(report["segments"], ordered, strict=True):
+        entry["cpu_seconds"] = round(d.cpu_seconds, 3)
     report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
     shot.result = p.finish_render(w, report)
 

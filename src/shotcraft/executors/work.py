@@ -129,6 +129,7 @@ class SegmentDone:
     data: bytes  # the segment's mp4
     seconds: float
     worker: str
+    cpu_seconds: float = 0.0  # the worker process's CPU time for it, all threads
 
 
 def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
@@ -137,7 +138,7 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
     from shotcraft.stages.frames import drawn_frames, encode_segment
     from shotcraft.stages.layers import from_png
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     seg = job.segment
     plate = Plate.from_png(layers.plate, None if layers.parallax is None else list(layers.parallax))
     sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
@@ -156,7 +157,14 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
         path = Path(tmp) / seg.name
         encode_segment(frames, path, seg, job.size, job.fps, job.encoder, fault, None, job.threads)
         data = path.read_bytes()
-    return SegmentDone(job.shot_id, seg.index, data, time.perf_counter() - t0, worker_name())
+    return SegmentDone(
+        job.shot_id,
+        seg.index,
+        data,
+        time.perf_counter() - t0,
+        worker_name(),
+        time.process_time() - cpu0,
+    )
 
 
 def _fault(job: SegmentJob) -> Any:
