@@ -9,8 +9,10 @@ import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from shotcraft.errors import RenderFailed
 from shotcraft.executors import work
 
 if TYPE_CHECKING:
@@ -22,10 +24,11 @@ if TYPE_CHECKING:
 _PRELOAD = ["shotcraft.executors.work", "shotcraft.stages.frames", "shotcraft.backends"]
 
 
-def _worker_start() -> None:
+def _worker_start(progress: Any) -> None:
     # terminate() (the driver interrupted) ends a worker through Python, so its temporary
     # files are removed on the way out like on any exception
     signal.signal(signal.SIGTERM, _exit)
+    work.set_progress(progress)
 
 
 def _exit(signum: int, frame: Any) -> None:
@@ -44,12 +47,21 @@ class LocalRunner:
 
     name = "local"
     passes_handles = False
+    frame_progress = True  # workers report frames as they go (see progress())
 
-    def __init__(self, pool: ProcessPoolExecutor, jobs: int, threads: int, settings: Settings):
+    def __init__(
+        self,
+        pool: ProcessPoolExecutor,
+        jobs: int,
+        threads: int,
+        settings: Settings,
+        progress: Any,
+    ) -> None:
         self.pool = pool
         self.jobs = jobs
         self.threads = threads
         self.settings = settings
+        self._progress = progress
 
     @classmethod
     @contextlib.contextmanager
@@ -59,9 +71,12 @@ class LocalRunner:
         # rich console), quickly, with shotcraft imported once
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start)
+        progress = ctx.SimpleQueue()
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_worker_start, initargs=(progress,)
+        )
         try:
-            yield cls(pool, jobs, spec.threads, settings)
+            yield cls(pool, jobs, spec.threads, settings, progress)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             for p in list((getattr(pool, "_processes", None) or {}).values()):  # mid-unit
@@ -87,11 +102,25 @@ class LocalRunner:
         return _done(whole_render(pipeline, render, self.settings))
 
     def wait(self, handles: list[Any]) -> tuple[list[Any], list[Any]]:
-        done, pending = wait(handles, return_when=FIRST_COMPLETED)
+        # a short timeout: the bar moves with the frames, not only when a segment is done
+        done, pending = wait(handles, timeout=0.2, return_when=FIRST_COMPLETED)
         return list(done), list(pending)
 
+    def progress(self) -> int:
+        """Frames drawn by the workers since the last call."""
+        n = 0
+        while not self._progress.empty():
+            n += int(self._progress.get())
+        return n
+
     def result(self, handle: Future[Any]) -> Any:
-        return handle.result()
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            raise RenderFailed(
+                "a worker process died (killed, or out of memory); nothing was written. "
+                "Run again, or with --executor ray, which retries a unit whose worker died"
+            ) from None
 
     def cancel(self, handles: list[Any]) -> None:
         for h in handles:

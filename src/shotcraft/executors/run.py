@@ -84,6 +84,10 @@ class Runner(Protocol):
         """Block until at least one is done: (done, pending)."""
         ...
 
+    def progress(self) -> int:
+        """Frames drawn since the last call, where workers report them (else 0)."""
+        ...
+
     def result(self, handle: Any) -> Any: ...
 
     def cancel(self, handles: list[Any]) -> None: ...
@@ -154,6 +158,7 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
     label = f"render: {len(todo)} shot{'s' * (len(todo) != 1)} on {workers} {runner.name} workers"
     pending: dict[Any, tuple[str, int, Any]] = {}  # handle -> (kind, shot index, detail)
     threads = _threads(runner, workers)
+    by_frame = getattr(runner, "frame_progress", False)
     with settings.reporter.task(label, total) as advance:
         # 2. Hand out the units: layers first; a shot's segments once its layers are known.
         for i, shot in todo.items():
@@ -184,6 +189,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
         try:
             while pending:
                 done, _ = runner.wait(list(pending))
+                if by_frame:
+                    advance(runner.progress())
                 for h in done:
                     kind, i, seg = pending.pop(h)
                     shot = todo[i]
@@ -197,7 +204,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                                 pending[runner.segment(unit, value)] = ("segment", i, s)
                     elif kind == "segment":
                         shot.done[seg.index] = value
-                        advance(seg.frames)
+                        if not by_frame:
+                            advance(seg.frames)
                     else:
                         _finish_whole(shot, value, runner.name)
                         advance(shot.pipeline.motion(shot.work.pick).frames)

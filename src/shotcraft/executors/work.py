@@ -28,6 +28,16 @@ from shotcraft.stages.layers import LayerPlan
 FAULT_DIR_ENV = "SHOTCRAFT_FAULT_DIR"
 
 
+# frames drawn, for the driver's one progress bar: a queue a worker pool hands each worker
+_progress: Any = None
+PROGRESS_EVERY = 8  # frames a message: a put costs tens of microseconds
+
+
+def set_progress(q: Any) -> None:
+    global _progress
+    _progress = q
+
+
 def worker_name() -> str:
     """host:pid, and under Ray the node too (test clusters run several nodes on one host)."""
     ray = sys.modules.get("ray")
@@ -152,10 +162,25 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
         start=seg.start,
         threads=job.threads or 2,
     )
-    fault = _fault(job)
+    fault, tell = _fault(job), _progress
+    step = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal step
+        if fault is not None:
+            fault(n)
+        step += n
+        if tell is not None and step >= PROGRESS_EVERY:
+            tell.put(step)
+            step = 0
+
     with tempfile.TemporaryDirectory(prefix="shotcraft-segment-") as tmp:
         path = Path(tmp) / seg.name
-        encode_segment(frames, path, seg, job.size, job.fps, job.encoder, fault, None, job.threads)
+        encode_segment(
+            frames, path, seg, job.size, job.fps, job.encoder, advance, None, job.threads
+        )
+        if tell is not None and step:
+            tell.put(step)
         data = path.read_bytes()
     return SegmentDone(
         job.shot_id,
