@@ -272,3 +272,17 @@ def test_compose_render_missing_with_jobs(
     assert probe(project / "reel.mp4").frames == 144
     for s in ("c0", "c1"):
         assert json.loads((project / s / "render.json").read_text())["executor"] == "local"
+
+
+def test_critical_path_halves_a_long_shot_on_two_workers() -> None:
+    from shotcraft.cost import RenderEstimate
+    from shotcraft.executors.plan import critical_path
+
+    est = RenderEstimate(60.0, 1800, 2.07, 0, 4, {"frames": 58.0, "overhead": 2.0})
+    two = critical_path(est, segments=12, workers=2)
+    assert two.pays and 30.0 < two.seconds < 32.0 and two.workers == 2
+    assert critical_path(est, segments=12, workers=24).workers == 12  # one segment each at most
+    ray = critical_path(est, segments=12, workers=2, start_ray=True)
+    assert ray.seconds > two.seconds + 5  # a Ray runtime started for the command costs
+    short = RenderEstimate(0.5, 12, 0.02, 0, 2, {"frames": 0.4, "overhead": 0.1})
+    assert not critical_path(short, segments=1, workers=2).pays

@@ -179,7 +179,7 @@ def render(
             show_default=False,
         ),
     ] = None,
-    jobs: JobsOpt = "1",
+    jobs: JobsOpt = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     project: ProjectOpt = Path("build"),
@@ -204,7 +204,7 @@ def render(
     _report(results, out)
 
 
-def _executor(jobs: str, executor: str, address: str | None) -> Any:
+def _executor(jobs: str | None, executor: str, address: str | None) -> Any:
     from shotcraft.errors import UsageError
     from shotcraft.executors.run import ExecutorSpec, parse_jobs
 
@@ -212,6 +212,8 @@ def _executor(jobs: str, executor: str, address: str | None) -> Any:
         raise UsageError(f"--executor: '{executor}' is not one of local, ray")
     if address is not None and executor != "ray":
         raise UsageError("--address is for --executor ray")
+    if jobs is None:  # one process here; on Ray, whatever the cluster has
+        return ExecutorSpec(executor, 1 if executor == "local" else None, address)
     return ExecutorSpec(executor, parse_jobs(jobs), address)
 
 
@@ -257,7 +259,7 @@ def compose(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Say what was copied and what re-encoded.")
     ] = False,
-    jobs: JobsOpt = "1",
+    jobs: JobsOpt = None,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     project: ProjectOpt = Path("build"),

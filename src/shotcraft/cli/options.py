@@ -37,12 +37,14 @@ PresetOpt = Annotated[
     ),
 ]
 JobsOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--jobs",
         "-j",
-        help="Worker processes: N, or auto (one per core). Shots render side by side, and a "
-        "long shot's segments too (default 1: in this process).",
+        help="Workers: N, or auto (one per core). Shots render side by side, and a long "
+        "shot's segments too (default: 1, in this process; with --executor ray, every CPU "
+        "of the cluster).",
+        show_default=False,
     ),
 ]
 ExecutorOpt = Annotated[

@@ -13,10 +13,11 @@ from typing import Any
 
 from shotcraft.cost import RenderEstimate
 
-# Measured on the development machine (2 cores, loaded): a fork-server worker's first unit
-# waits this long for its process and imports; `ray.init` of a local runtime takes the other.
+# Measured on the development machine (2 cores): a fork-server worker's first unit waits this
+# long for its process and imports; `ray.init` of a local runtime took 10 to 20 s (the machine
+# shared, load 13): the lower figure is kept.
 WORKER_START_S = 0.4
-RAY_START_S = 8.0
+RAY_START_S = 10.0
 SPLICE_S_PER_FRAME = 7e-5  # joining segments: a remux, about 20 ms for 300 720p frames
 
 
