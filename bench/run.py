@@ -471,13 +471,16 @@ def bench_diffusers(results: dict[str, Any]) -> None:
 
 
 SEGMENTS = """
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, {src!r})
 from pathlib import Path
 from shotcraft.executors.run import ExecutorSpec, render_shots
 from shotcraft.stages.common import Settings
 
 def main():
+    # one core a worker: the encoders' thread count is fixed (the same bytes everywhere), so
+    # the workers are held to their cores here, and their drawing to one thread
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:{jobs}]))
     settings = Settings(project=Path({project!r}), cache_dir=Path({cache!r}), force=True)
     t0 = time.perf_counter()
     render_shots([Path({shot!r})], settings, ExecutorSpec("local", {jobs}, threads=1))

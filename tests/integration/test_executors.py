@@ -51,8 +51,9 @@ def decoded(path: Path) -> str:
 
 @pytest.fixture
 def long_shot(write_shot: Callable[..., Path]) -> Callable[..., Path]:
-    def make(sid: str = "walker", color: str = "#c8553d") -> Path:
-        return write_shot(LONG_SHOT.format(sid=sid, color=color), f"{sid}.toml")
+    def make(sid: str = "walker", color: str = "#c8553d", size: tuple = (160, 96)) -> Path:
+        text = LONG_SHOT.format(sid=sid, color=color)
+        return write_shot(text.replace("[160, 96]", f"[{size[0]}, {size[1]}]"), f"{sid}.toml")
 
     return make
 
@@ -98,7 +99,8 @@ def test_segments_are_fixed_gops_of_the_shot() -> None:
 def test_ray_split_across_two_nodes_matches_single_process(
     ray_cluster: object, long_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
 ) -> None:
-    shot = long_shot()
+    # frames big enough that a segment keeps its node's one CPU busy while the next is placed
+    shot = long_shot(size=(640, 384))
     settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=2)
     (result,) = render_shots([shot], settings, ExecutorSpec("ray"))
     assert result.ran

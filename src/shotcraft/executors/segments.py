@@ -20,6 +20,11 @@ from shotcraft.fsutil import publish, temp_beside
 # Five 1 s GOPs: long enough that an encoder's start and drain are a few percent of its work,
 # short enough that a minute of video is twelve pieces to spread.
 SEGMENT_GOPS = 5
+# x264's frame threads change its decisions (a thread can only search the rows of a reference
+# frame that another thread has finished): at 720p, 8 threads decode to other pixels than 1 to
+# 4 do. So every segment encoder runs this many, whatever the machine or the worker: the same
+# bytes on a 2-core laptop and a 64-core node. (More cores are for more segments: --jobs.)
+ENCODER_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)

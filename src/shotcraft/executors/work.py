@@ -129,7 +129,7 @@ class SegmentJob:
     samples: int
     shutter: float
     encoder: EncoderSettings
-    threads: int  # drawing threads and encoder threads, each (0: the encoder picks)
+    threads: int  # drawing threads (the encoder's are fixed: segments.ENCODER_THREADS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +176,7 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
 
     with tempfile.TemporaryDirectory(prefix="shotcraft-segment-") as tmp:
         path = Path(tmp) / seg.name
-        encode_segment(
-            frames, path, seg, job.size, job.fps, job.encoder, advance, None, job.threads
-        )
+        encode_segment(frames, path, seg, job.size, job.fps, job.encoder, advance)
         if tell is not None and step:
             tell.put(step)
         data = path.read_bytes()

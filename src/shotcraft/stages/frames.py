@@ -18,7 +18,7 @@ import numpy as np
 from shotcraft.draw.compositor import Compositor, frames_in_order
 from shotcraft.draw.yuv import YuvCompositor
 from shotcraft.errors import RenderFailed
-from shotcraft.executors.segments import Segment, splice
+from shotcraft.executors.segments import ENCODER_THREADS, Segment, splice
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.track import MotionTrack
 from shotcraft.progress import Advance
@@ -86,11 +86,10 @@ def encode_segment(
     settings: EncoderSettings,
     advance: Advance | None = None,
     each: Callable[[np.ndarray], None] | None = None,
-    threads: int = 0,
 ) -> float:
     """One segment's frames into `path`, with an encoder of its own; returns the seconds."""
     t0 = time.perf_counter()
-    n = encode(frames, path, size, fps, settings, advance, each, threads)
+    n = encode(frames, path, size, fps, settings, advance, each, ENCODER_THREADS)
     if n != segment.frames:
         raise RenderFailed(
             f"{path.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
@@ -124,7 +123,7 @@ def encode_segments(
             for seg in segments:
                 part = Path(tmp) / seg.name
                 t0 = time.perf_counter()
-                writer = VideoWriter(part, size, fps, settings)
+                writer = VideoWriter(part, size, fps, settings, threads=ENCODER_THREADS)
                 try:
                     for frame in itertools.islice(it, seg.frames):
                         writer.write(frame)
