@@ -102,6 +102,15 @@ class RayRunner:
         self.startup_seconds = started_seconds  # 0 when a running cluster was joined
         self._driver_node = ray.get_runtime_context().get_node_id()
         self._actors: dict[tuple[Any, str], Any] = {}
+        # Segments go round the nodes, a slot per CPU. (SPREAD alone leaves short tasks on
+        # the first worker leased: it is free again before a second lease is granted.)
+        self._slots = [
+            n["NodeID"]
+            for n in sorted(ray.nodes(), key=lambda n: n["NodeID"])
+            if n.get("Alive")
+            for _ in range(int(n.get("Resources", {}).get("CPU", 0)))
+        ]
+        self._placed = 0
         self._layers = ray.remote(num_cpus=1, max_retries=RETRIES)(_layers)
         self._segment = ray.remote(num_cpus=1, max_retries=RETRIES)(_segment)
 
@@ -164,7 +173,15 @@ class RayRunner:
         )
 
     def segment(self, job: work.SegmentJob, layers: Any) -> Any:
-        return self._segment.options(scheduling_strategy="SPREAD").remote(job, layers)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        strategy: Any = "SPREAD"
+        if self._slots:
+            # soft: a node that is gone or full hands the task on; a retry may land anywhere
+            node = self._slots[self._placed % len(self._slots)]
+            strategy = NodeAffinitySchedulingStrategy(node, soft=True)
+            self._placed += 1
+        return self._segment.options(scheduling_strategy=strategy).remote(job, layers)
 
     def whole(self, pipeline: Pipeline, render: RenderWork) -> Any:
         ctx, device = pipeline.ctx, self.settings.device
