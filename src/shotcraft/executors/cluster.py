@@ -150,8 +150,11 @@ class RayRunner:
     def layers(self, job: work.LayersJob) -> Any:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        # on the driver's node, where the shot's assets and the cache it estimated from are
-        near = NodeAffinitySchedulingStrategy(self._driver_node, soft=True)
+        # on the driver's node, where the shot's assets and the cache it estimated from are;
+        # elsewhere when that node is busy (an actor may hold its only CPU)
+        near = NodeAffinitySchedulingStrategy(
+            self._driver_node, soft=True, _spill_on_unavailable=True
+        )
         return self._layers.options(scheduling_strategy=near).remote(job)
 
     def _actor(self, model: Any, device: str) -> Any:
@@ -177,9 +180,10 @@ class RayRunner:
 
         strategy: Any = "SPREAD"
         if self._slots:
-            # soft: a node that is gone or full hands the task on; a retry may land anywhere
+            # soft, spilling: a node that is gone or busy hands the task on (a plain soft
+            # affinity waits for a busy node forever, as for one whose CPU an actor holds)
             node = self._slots[self._placed % len(self._slots)]
-            strategy = NodeAffinitySchedulingStrategy(node, soft=True)
+            strategy = NodeAffinitySchedulingStrategy(node, soft=True, _spill_on_unavailable=True)
             self._placed += 1
         return self._segment.options(scheduling_strategy=strategy).remote(job, layers)
 
