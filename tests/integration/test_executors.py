@@ -84,10 +84,26 @@ def ray_cluster(fault_dir: Path) -> Iterator[object]:
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
+    # a task on each node first: both have a worker up and their CPUs known to the scheduler,
+    # so the first render's placement sees two available nodes
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ping = ray.remote(num_cpus=1)(_node_id)
+    nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    on = [NodeAffinitySchedulingStrategy(n, soft=False) for n in nodes]
+    assert sorted(ray.get([ping.options(scheduling_strategy=s).remote() for s in on])) == sorted(
+        nodes
+    )
     yield cluster
     ray.shutdown()
     cluster.shutdown()
     mp.undo()
+
+
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def test_segments_are_fixed_gops_of_the_shot() -> None:
