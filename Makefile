@@ -16,7 +16,7 @@ $(VENV)/.base: pyproject.toml setup.py src/shotcraft/draw/_kernels.c
 # torch first, pinned, so the extra does not pull a multi-GB CUDA build.
 $(VENV)/.test: $(VENV)/.base
 	$(PIP) install torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[diffusion,mcp,test]'
+	$(PIP) install -e '.[diffusion,mcp,ray,test]'
 	touch $@
 
 install: $(VENV)/.base

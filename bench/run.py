@@ -650,6 +650,102 @@ def bench_estimates(results: dict[str, Any]) -> None:
     results["estimates"] = out
 
 
+SEGMENTS = """
+import json, os, sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from shotcraft.executors.run import ExecutorSpec, render_shots
+from shotcraft.stages.common import Settings
+
+def main():
+    # one core a worker: the encoders' thread count is fixed (the same bytes everywhere), so
+    # the workers are held to their cores here, and their drawing to one thread
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:{jobs}]))
+    settings = Settings(project=Path({project!r}), cache_dir=Path({cache!r}), force=True)
+    t0 = time.perf_counter()
+    render_shots([Path({shot!r})], settings, ExecutorSpec("local", {jobs}, threads=1))
+    wall = time.perf_counter() - t0
+    report = json.loads((Path({project!r}) / {name!r} / "render.json").read_text())
+    seg = [s["seconds"] for s in report["segments"]]
+    cpu = {{}}
+    for s in report["segments"]:
+        cpu[s["worker"]] = cpu.get(s["worker"], 0.0) + s["cpu_seconds"]
+    secs = report["seconds"]
+    print(json.dumps({{"wall": wall, "segments": len(seg), "segment_seconds": sum(seg),
+                      "cpu_seconds": sum(cpu.values()), "busiest_worker_cpu": max(cpu.values()),
+                      "splice": secs["splice"], "layers": secs["layers"]}}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def bench_scale(results: dict[str, Any]) -> None:
+    """Segments of a 60 s 1080p30 shot drawn and encoded by one worker process and by two,
+    each on one thread (drawing and encoder), alternately; then `render --jobs 2` of four
+    shots against one job, whole process."""
+    name = "long-1080p"
+    shot = WORK / "shots" / f"{name}.toml"
+    shot.write_text(shot_toml(60.0, (1920, 1080), 30, 3))
+    project = WORK / "p-scale"
+    run(sc("render", shot, "--project", project))  # layers into the cache, outside the timing
+    code = {
+        jobs: SEGMENTS.format(
+            src=str(HERE.parent / "src"),
+            project=str(project),
+            cache=str(WORK / "cache"),
+            shot=str(shot),
+            name=name,
+            jobs=jobs,
+        )
+        for jobs in (1, 2)
+    }
+    timed: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for _ in range(RUNS):
+        for jobs in (1, 2):
+            timed[jobs].append(json.loads(run([PY, "-c", code[jobs]])[1]))
+    one = median([t["wall"] for t in timed[1]])
+    two = median([t["wall"] for t in timed[2]])
+    results["segments_60s_1080p30"] = {
+        "segments": timed[1][0]["segments"],
+        "one_worker_seconds": one,
+        "two_workers_seconds": two,
+        "speedup": round(one / two, 3),
+        "target_speedup": 1.8,
+        # where the time goes: the segments' own seconds (summed over workers) and the join
+        "segment_seconds_sum_one": median([t["segment_seconds"] for t in timed[1]]),
+        "segment_seconds_sum_two": median([t["segment_seconds"] for t in timed[2]]),
+        "splice_seconds": median([t["splice"] for t in timed[2]]),
+        # CPU time is what the work costs whatever else runs on the machine: the speed-up two
+        # free cores would give is the whole work over the busier worker's share
+        "cpu_seconds_one": median([t["cpu_seconds"] for t in timed[1]]),
+        "busiest_worker_cpu_two": median([t["busiest_worker_cpu"] for t in timed[2]]),
+        "cpu_speedup": round(
+            median([t["cpu_seconds"] for t in timed[1]])
+            / median([t["busiest_worker_cpu"] for t in timed[2]]),
+            3,
+        ),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+    shots = []
+    for i in range(4):
+        p = WORK / "shots" / f"jobs{i}.toml"
+        p.write_text(shot_toml(5.0, (1280, 720), 30, 2, x_end=0.85 - 0.05 * i))
+        shots.append(p)
+    base = sc("render", *shots, "--project", WORK / "p-jobs", "--force")
+    run(base)
+    serial, parallel = [], []
+    for _ in range(RUNS):
+        serial.append(run(base)[0])
+        parallel.append(run([*base, "--jobs", "2"])[0])
+    results["render_4_shots_jobs2"] = {
+        "one_job_seconds": median(serial),
+        "jobs2_seconds": median(parallel),
+        "speedup": round(median(serial) / median(parallel), 3),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def main() -> None:
     (WORK / "shots").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -670,6 +766,7 @@ def main() -> None:
         ("diffusers", bench_diffusers),
         ("video", bench_video),
         ("estimates", bench_estimates),
+        ("scale", bench_scale),
     ]:
         if only and name not in only:
             continue

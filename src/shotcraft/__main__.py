@@ -2,4 +2,6 @@
 
 from shotcraft.cli import main
 
-main()
+# guarded: worker processes (--jobs) import the main module again and must not run it
+if __name__ == "__main__":
+    main()

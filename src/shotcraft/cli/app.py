@@ -14,8 +14,11 @@ import typer
 from shotcraft import __version__
 from shotcraft.cli import cache_cmd
 from shotcraft.cli.options import (
+    AddressOpt,
     CacheOpt,
+    ExecutorOpt,
     ForceOpt,
+    JobsOpt,
     JsonOpt,
     PresetOpt,
     ProjectOpt,
@@ -107,13 +110,14 @@ def _run_each(shots: list[Path], settings: Any, output: Output, step: Any) -> No
         ctx = load_context(shot_file, settings)
         with shot_lock(ctx.paths):  # a second run of this shot waits, then finds it done
             result = step(Pipeline(ctx, settings))
-        results.append(result.to_json())
+        results.append(result)
         if result.ran:
             outs = ", ".join(result.outputs)
             output.result(f"{result.shot}: {result.stage} done in {result.seconds:.2f}s -> {outs}")
         else:
             output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
-    output.emit_json(results if len(results) != 1 else results[0])
+    data = [r.to_json() for r in results]
+    output.emit_json(data if len(data) != 1 else data[0])
 
 
 def _api() -> Any:
@@ -271,6 +275,9 @@ def render(
             show_default=False,
         ),
     ] = None,
+    jobs: JobsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     force: ForceOpt = False,
@@ -300,6 +307,11 @@ def render(
         from shotcraft.errors import UsageError
 
         raise UsageError("give --budget (refuses) or --fit-budget (fits), not both")
+    spec = _executor(jobs, executor, address)
+    if spec.parallel and fit_budget is not None:
+        from shotcraft.errors import UsageError
+
+        raise UsageError("--fit-budget renders in this process: leave out --jobs and --executor")
     if watch:
         # each re-render says what it will cost first; --budget refuses it (and waits)
         _watch(
@@ -311,14 +323,44 @@ def render(
             lambda f, s: _api().render(f, s, budget, previews),
             budget,
         )
-    _run_each(
-        shots,
-        settings,
-        out,
-        lambda p: p.render(budget=budget, previews=previews, fit_budget=fit_budget),
-    )
+    if not spec.parallel:
+        _run_each(
+            shots,
+            settings,
+            out,
+            lambda p: p.render(budget=budget, previews=previews, fit_budget=fit_budget),
+        )
+    else:
+        from shotcraft.executors.run import render_shots
+
+        results = render_shots(shots, settings, spec, budget, previews)
+        _report(results, out)
     if open_:
         _open("render", shots, settings, out)
+
+
+def _executor(jobs: str | None, executor: str, address: str | None) -> Any:
+    from shotcraft.errors import UsageError
+    from shotcraft.executors.run import ExecutorSpec, parse_jobs
+
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor: '{executor}' is not one of local, ray")
+    if address is not None and executor != "ray":
+        raise UsageError("--address is for --executor ray")
+    if jobs is None:  # one process here; on Ray, whatever the cluster has
+        return ExecutorSpec(executor, 1 if executor == "local" else None, address)
+    return ExecutorSpec(executor, parse_jobs(jobs), address)
+
+
+def _report(results: list[Any], output: Output) -> None:
+    for result in results:
+        if result.ran:
+            outs = ", ".join(result.outputs)
+            output.result(f"{result.shot}: {result.stage} done in {result.seconds:.2f}s -> {outs}")
+        else:
+            output.result(f"{result.shot}: {result.stage} is up to date (nothing to do)")
+    data = [r.to_json() for r in results]
+    output.emit_json(data if len(data) != 1 else data[0])
 
 
 @app.command()
@@ -352,6 +394,9 @@ def compose(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Say what was copied and what re-encoded.")
     ] = False,
+    jobs: JobsOpt = None,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     project: ProjectOpt = Path("build"),
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -362,7 +407,8 @@ def compose(
 
     out = Output(quiet, json_)
     settings = _settings(project, cache, out)
-    r = run(reel, settings, output, fmt, strict, render_missing, verbose)
+    spec = _executor(jobs, executor, address)
+    r = run(reel, settings, output, fmt, strict, render_missing, verbose, spec)
     d = r.details
     out.result(
         f"{r.shot}: {d['frames']} frames ({d['frames_copied']} copied, "

@@ -67,3 +67,29 @@ PresetOpt = Annotated[
         parser=preset_name,
     ),
 ]
+JobsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Workers: N, or auto (one per core). Shots render side by side, and a long "
+        "shot's segments too (default: 1, in this process; with --executor ray, every CPU "
+        "of the cluster).",
+        show_default=False,
+    ),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (worker processes here) | ray (Ray tasks and actors; needs shotcraft[ray])",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray for this command)",
+        show_default=False,
+    ),
+]

@@ -86,12 +86,18 @@ def container_format(path: Path) -> str:
 
 
 def open_video_stream(
-    container: Any, size: tuple[int, int], fps: int | Fraction, settings: EncoderSettings
+    container: Any,
+    size: tuple[int, int],
+    fps: int | Fraction,
+    settings: EncoderSettings,
+    threads: int = 0,
 ) -> Any:
     stream = container.add_stream(settings.codec, rate=fps, options=settings.options())
     stream.width, stream.height = size
     stream.pix_fmt = settings.pix_fmt
     stream.codec_context.thread_type = "FRAME"
+    if threads:  # a worker sharing the machine with others (x264 decodes the same either way)
+        stream.codec_context.thread_count = threads
     return stream
 
 
@@ -119,6 +125,7 @@ class VideoWriter:
         threaded: bool = True,
         audio: AudioTrack | None = None,
         audio_duration: float = 0.0,
+        threads: int = 0,
     ) -> None:
         self.path = Path(path)
         self.size = size
@@ -135,7 +142,7 @@ class VideoWriter:
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
-        self._stream = open_video_stream(self._container, size, fps, settings)
+        self._stream = open_video_stream(self._container, size, fps, settings, threads)
         self._audio = encode_audio(self._container, audio, audio_duration) if audio else None
         self._thread: threading.Thread | None = None
         if threaded:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from shotcraft.backends import BackendPool
 from shotcraft.errors import MissingInput, SpecError
+from shotcraft.executors.segments import SEGMENT_GOPS
 from shotcraft.geometry import even_size
 from shotcraft.progress import Reporter, SilentReporter
 from shotcraft.project import Inputs, ShotPaths, State, shot_digest
@@ -36,6 +37,8 @@ class Settings:
     model: str | None = None
     device: str = "auto"
     reporter: Reporter = field(default_factory=SilentReporter)
+    # GOPs per encoded segment (see executors.segments): part of what a clip's bytes depend on
+    segment_gops: int = SEGMENT_GOPS
     # one backend object per model for everything these settings run (see BackendPool)
     backends: BackendPool = field(default_factory=BackendPool, compare=False)
 

@@ -6,6 +6,7 @@ import json
 import shlex
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -117,6 +118,7 @@ def compose(
     strict: bool = False,
     render_missing: bool = False,
     verbose: bool = False,
+    executor: Any = None,
 ) -> StageResult:
     t0 = time.perf_counter()
     # 1. Check inputs: the reel, its shots, and a rendered clip for each.
@@ -131,14 +133,19 @@ def compose(
     ]
     _remove_leftovers(settings, out)
     if missing and render_missing:
-        from shotcraft.project import shot_lock
-        from shotcraft.stages.common import load_context
-        from shotcraft.stages.pipeline import Pipeline
+        if executor is not None and executor.parallel:  # an ExecutorSpec: --jobs, --executor
+            from shotcraft.executors.run import render_shots
 
-        for _, src in missing:
-            ctx = load_context(Path(str(src)), settings)
-            with shot_lock(ctx.paths):
-                Pipeline(ctx, settings).render()
+            render_shots([Path(str(src)) for _, src in missing], settings, executor)
+        else:
+            from shotcraft.project import shot_lock
+            from shotcraft.stages.common import load_context
+            from shotcraft.stages.pipeline import Pipeline
+
+            for _, src in missing:
+                ctx = load_context(Path(str(src)), settings)
+                with shot_lock(ctx.paths):
+                    Pipeline(ctx, settings).render()
         missing = []
     if missing:
         sid, src = missing[0]

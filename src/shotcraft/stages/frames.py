@@ -3,8 +3,12 @@ the rates it measures are the rates of what a render runs."""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,8 @@ import numpy as np
 
 from shotcraft.draw.compositor import Compositor, frames_in_order
 from shotcraft.draw.yuv import YuvCompositor
+from shotcraft.errors import RenderFailed
+from shotcraft.executors.segments import ENCODER_THREADS, Segment, splice
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.track import MotionTrack
 from shotcraft.progress import Advance
@@ -35,11 +41,17 @@ def drawn_frames(
     samples: int = 1,
     shutter: float = 0.5,
     rgb: bool = False,
+    start: int = 0,
+    threads: int = 2,
 ) -> Iterator[np.ndarray]:
-    """The first `count` frames (all by default), drawn on two threads, in order."""
+    """`count` frames from frame `start` (to the end by default), drawn on up to `threads`
+    threads, in order."""
     draw = drawer(comp, motion, samples, shutter, rgb)
-    n = motion.frames if count is None else count
-    return frames_in_order(draw, n, workers=min(2, os.cpu_count() or 1))
+    n = motion.frames - start if count is None else count
+    workers = max(1, min(threads, os.cpu_count() or 1))
+    if start:
+        return frames_in_order(lambda i: draw(start + i), n, workers=workers)
+    return frames_in_order(draw, n, workers=workers)
 
 
 def encode(
@@ -50,10 +62,12 @@ def encode(
     settings: EncoderSettings,
     advance: Advance | None = None,
     each: Callable[[np.ndarray], None] | None = None,
+    threads: int = 0,
 ) -> int:
     """Encode frames (RGB arrays or I420 planes) into `path`, published atomically; `each`
-    sees every frame after it is queued (coherence figures). Returns the frame count."""
-    with VideoWriter(path, size, fps, settings) as writer:
+    sees every frame after it is queued (coherence figures). `threads`: the encoder's (0: as
+    many as it likes). Returns the frame count."""
+    with VideoWriter(path, size, fps, settings, threads=threads) as writer:
         for frame in frames:
             writer.write(frame)
             if each is not None:
@@ -61,3 +75,105 @@ def encode(
             if advance is not None:
                 advance(1)
         return writer.frames
+
+
+def encode_segment(
+    frames: Iterable[np.ndarray],
+    path: Path,
+    segment: Segment,
+    size: tuple[int, int],
+    fps: int,
+    settings: EncoderSettings,
+    advance: Advance | None = None,
+    each: Callable[[np.ndarray], None] | None = None,
+) -> float:
+    """One segment's frames into `path`, with an encoder of its own; returns the seconds."""
+    t0 = time.perf_counter()
+    n = encode(frames, path, size, fps, settings, advance, each, ENCODER_THREADS)
+    if n != segment.frames:
+        raise RenderFailed(
+            f"{path.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
+        )
+    return time.perf_counter() - t0
+
+
+def encode_segments(
+    frames: Iterable[np.ndarray],
+    path: Path,
+    segments: Sequence[Segment],
+    size: tuple[int, int],
+    fps: int,
+    settings: EncoderSettings,
+    advance: Advance | None = None,
+    each: Callable[[np.ndarray], None] | None = None,
+) -> list[float]:
+    """A whole shot's frames cut into `segments`, encoded one after another and spliced into
+    `path` (published atomically): the very bytes workers would make segment by segment.
+    Returns each segment's seconds.
+
+    An encoder's last frames (its lookahead, its frame threads draining) are finished on a
+    thread of their own while the next segment's encoder starts, so the cores stay busy."""
+    it = iter(frames)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seconds: list[float] = []
+    closing: _Closing | None = None
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-segments-") as tmp:
+        parts = []
+        try:
+            for seg in segments:
+                part = Path(tmp) / seg.name
+                t0 = time.perf_counter()
+                writer = VideoWriter(part, size, fps, settings, threads=ENCODER_THREADS)
+                try:
+                    for frame in itertools.islice(it, seg.frames):
+                        writer.write(frame)
+                        if each is not None:
+                            each(frame)
+                        if advance is not None:
+                            advance(1)
+                except BaseException:
+                    writer.abort()
+                    raise
+                if writer.frames != seg.frames:
+                    writer.abort()
+                    raise RenderFailed(
+                        f"{path}: {writer.frames} frames drawn for frames "
+                        f"{seg.start}..{seg.end - 1}"
+                    )
+                if closing is not None:
+                    seconds.append(closing.wait())
+                closing = _Closing(writer, t0)
+                parts.append(part)
+            if closing is not None:
+                seconds.append(closing.wait())
+                closing = None
+        finally:
+            if closing is not None:
+                closing.wait(raise_error=False)
+        splice(parts, path, fps)
+    return seconds
+
+
+class _Closing:
+    """A finished segment's writer flushed and published on a thread of its own."""
+
+    def __init__(self, writer: VideoWriter, started: float) -> None:
+        self.started = started
+        self.error: BaseException | None = None
+        self.done = 0.0
+        self._writer = writer
+        self._thread = threading.Thread(target=self._run, name="shotcraft-segment-close")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._writer.__exit__(None, None, None)
+        except BaseException as e:  # handed to the thread that waits
+            self.error = e
+        self.done = time.perf_counter()
+
+    def wait(self, raise_error: bool = True) -> float:
+        self._thread.join()
+        if self.error is not None and raise_error:
+            raise self.error
+        return self.done - self.started

@@ -27,7 +27,7 @@ from shotcraft.layout.io import layout_from_json, layout_to_json, read_layout
 from shotcraft.layout.planner import Layout, plan
 from shotcraft.motion.io import motion_from_json, motion_to_json, read_motion
 from shotcraft.motion.track import MotionTrack, compute_motion
-from shotcraft.project import digest
+from shotcraft.project import Inputs, digest
 from shotcraft.stages import refine as refine_stage
 from shotcraft.stages import sketch as sketch_stage
 from shotcraft.stages.budget import BudgetPlan
@@ -85,6 +85,20 @@ class ShotStatus:
             "layers": self.layers,
             "layers_cached": self.layers_cached,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RenderWork:
+    """A render that is to run: what `Pipeline.plan_render` decided, for `finish_render`."""
+
+    pick: int
+    backend: Backend
+    inputs: Inputs
+    estimate: RenderEstimate
+    t_backend: float
+    t_upstream: float
+    started: float  # perf_counter when the render's own work began
+    fitted: BudgetPlan | None = None  # what --fit-budget chose, if it ran
 
 
 @dataclass(slots=True)
@@ -367,6 +381,33 @@ class Pipeline:
         estimate is over `budget`; with `fit_budget`, renders with the settings that fit it
         (stages/budget.py; `fitted` is that choice, recorded in render.json). Previews
         (storyboard, animatic) only when asked, by the argument or the preset."""
+        work = self.plan_render(budget, previews, fit_budget, fitted)
+        if isinstance(work, StageResult):
+            return work
+        k = work.pick
+        report = render_clip(
+            self.ctx,
+            self.settings,
+            work.backend,
+            self.layout(k),
+            self.motion(k),
+            self.layer_plan(k),
+            self.units(k),
+            work.estimate,
+        )
+        return self.finish_render(work, report)
+
+    def plan_render(
+        self,
+        budget: float | None = None,
+        previews: bool | None = None,
+        fit_budget: float | None = None,
+        fitted: BudgetPlan | None = None,
+    ) -> StageResult | RenderWork:
+        """Everything of a render before its frames: the up-to-date check (a StageResult when
+        there is nothing to do), the budget, the files rendering reads. An executor runs the
+        frames of the RenderWork elsewhere and hands the report to `finish_render`. A
+        `fit_budget` that changes settings renders with them here, in this process."""
         t0 = time.perf_counter()
         ctx, settings = self.ctx, self.settings
         shot, paths = ctx.shot, ctx.paths
@@ -376,7 +417,7 @@ class Pipeline:
         backend = self.backend
         t_backend = time.perf_counter() - t0
         k = self._pick(None)
-        inputs = render_inputs(ctx, backend, k)
+        inputs = render_inputs(ctx, backend, k, settings.segment_gops)
         if self._current("render", inputs):
             self._write_upstream(k, want_previews)  # an upstream file may have been deleted
             return StageResult("render", shot.id, False, (str(paths.clip),), _since(t0))
@@ -396,24 +437,24 @@ class Pipeline:
                 f"{estimate.layers_to_make} layers to make); raise --budget or use a cheaper preset"
             )
 
-        # 3. What rendering reads (and previews, if asked), then the render itself.
+        # 3. What rendering reads (and previews, if asked).
         t_up = time.perf_counter()
         self._write_upstream(k, want_previews)
         t_up = time.perf_counter() - t_up
-        t_own = time.perf_counter()
-        lp = self.layer_plan(k)
-        units = self.units(k)
-        report = render_clip(
-            ctx, settings, backend, self.layout(k), self.motion(k), lp, units, estimate
+        return RenderWork(
+            k, backend, inputs, estimate, t_backend, t_up, time.perf_counter(), fitted
         )
 
-        # 4. Reports: render.json, the make depfile, state.json.
+    def finish_render(self, work: RenderWork, report: dict[str, Any]) -> StageResult:
+        """Reports of a render whose clip is written: render.json, the make depfile, state."""
+        ctx, paths, settings = self.ctx, self.ctx.paths, self.settings
+        backend, estimate, fitted = work.backend, work.estimate, work.fitted
         # what the estimate covers: the backend's start-up and this stage's own work
-        actual = t_backend + time.perf_counter() - t_own
+        actual = work.t_backend + time.perf_counter() - work.started
         report["actual_seconds"] = round(actual, 3)
         report["seconds"] = {
-            "backend": round(t_backend, 3),
-            "upstream": round(t_up, 3),
+            "backend": round(work.t_backend, 3),
+            "upstream": round(work.t_upstream, 3),
             **report["seconds"],
         }
         if fitted is not None:
@@ -422,10 +463,10 @@ class Pipeline:
         if isinstance(backend, ModelBackend):  # the actual time refines the model's rates
             cost.learn(settings.cache.root, backend, estimate, actual)
         write_depfile(ctx, paths.depfile)
-        ctx.state.record("render", inputs, [paths.clip, paths.render_json])
+        ctx.state.record("render", work.inputs, [paths.clip, paths.render_json])
         return StageResult(
             "render",
-            shot.id,
+            ctx.shot.id,
             True,
             (str(paths.clip), str(paths.render_json)),
             actual,
@@ -468,7 +509,7 @@ class Pipeline:
         checks = {
             "sketch": ("sketch", sketch_inputs(ctx)),
             "refine": ("refine", refine_inputs(ctx, k)),
-            "render": ("render", render_inputs(ctx, self.backend, k)),
+            "render": ("render", render_inputs(ctx, self.backend, k, self.settings.segment_gops)),
         }
         previews = {
             "storyboard": ("storyboard", sketch_inputs(ctx)),

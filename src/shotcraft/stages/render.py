@@ -15,6 +15,7 @@ from shotcraft import __version__
 from shotcraft.backends.base import Backend, ModelBackend
 from shotcraft.cost import RenderEstimate
 from shotcraft.draw.compositor import Compositor
+from shotcraft.executors.segments import SEGMENT_GOPS, Segment, plan_segments
 from shotcraft.fsutil import write_bytes
 from shotcraft.layout.planner import Layout
 from shotcraft.media.encode import EncoderSettings
@@ -26,7 +27,7 @@ from shotcraft.spec.model import Shot
 from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, ShotContext, refine_inputs, render_size
 from shotcraft.stages.estimate import WorkUnits
-from shotcraft.stages.frames import drawn_frames, encode
+from shotcraft.stages.frames import drawn_frames, encode_segments
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import LayerPlan, fetch_layers
 from shotcraft.stages.video_pass import build_video_pass
@@ -34,7 +35,9 @@ from shotcraft.stages.video_pass import build_video_pass
 RENDER_SCHEMA = "shotcraft.render/1"
 
 
-def render_inputs(ctx: ShotContext, backend: Backend, pick: int) -> Inputs:
+def render_inputs(
+    ctx: ShotContext, backend: Backend, pick: int, segment_gops: int = SEGMENT_GOPS
+) -> Inputs:
     return Inputs(
         {
             "stage": "render",
@@ -42,6 +45,8 @@ def render_inputs(ctx: ShotContext, backend: Backend, pick: int) -> Inputs:
             # what changes the clip: not whether previews are made alongside it
             "preset": {k: v for k, v in dataclasses.asdict(ctx.preset).items() if k != "previews"},
             "backend": backend_id(ctx.shot, backend),
+            # where the encoders start and stop (not how many workers run them)
+            "segment_gops": segment_gops,
         }
     )
 
@@ -116,14 +121,56 @@ def render_clip(
         frames = drawn_frames(comp, motion, None, preset.samples, preset.shutter, needs_rgb)
     if video_pass is not None:
         frames = video_pass.frames(frames)
+    segments = clip_segments(ctx, settings, motion)
     with settings.reporter.task(f"{shot.id}: render", motion.frames) as advance:
         _on_step(backend, None)
         each = None if coherence is None else coherence.add
-        encode(frames, paths.clip, size, shot.fps, enc, advance, each)
+        seconds = encode_segments(frames, paths.clip, segments, size, shot.fps, enc, advance, each)
     t_frames = time.perf_counter() - t_frames
 
     # 3. The report.
-    cache_report = layers.report
+    return clip_report(
+        ctx,
+        backend,
+        motion,
+        estimate,
+        layers.report,
+        {"layers": t_layers, "frames": t_frames},
+        backend.denoiser_calls
+        - calls_before
+        + (video_pass.own_denoiser_calls if video_pass is not None else 0),
+        {
+            "harmonize": None
+            if harmonizer is None
+            else {
+                "every": "auto" if harmonizer.every is None else harmonizer.every,
+                "key_frames": harmonizer.hits + harmonizer.misses,
+                "from_cache": harmonizer.hits,
+                "repainted": harmonizer.repainted,
+            },
+            "video_pass": None if video_pass is None else video_pass.report(),
+            **({"coherence": coherence.report()} if coherence is not None else {}),
+        },
+        execution_report("local", [WORKER], segments, seconds, [WORKER] * len(segments)),
+    )
+
+
+WORKER = "main"  # the command's own process
+
+
+def clip_report(
+    ctx: ShotContext,
+    backend: Backend,
+    motion: MotionTrack,
+    estimate: RenderEstimate,
+    cache_report: dict[str, Any],
+    seconds: dict[str, float],
+    denoiser_calls: int,
+    passes: dict[str, Any],
+    execution: dict[str, Any],
+) -> dict[str, Any]:
+    """render.json (less what the runner adds): the same whoever made the frames."""
+    shot, preset = ctx.shot, ctx.preset
     reused = (["plate"] if cache_report["plate"]["hit"] else []) + [
         f"sprite:{sid}" for sid, r in cache_report["sprites"].items() if r["hit"]
     ]
@@ -133,28 +180,52 @@ def render_clip(
         "shotcraft": __version__,
         "preset": preset.name,
         "backend": backend_id(shot, backend),
-        "size": list(size),
+        "size": list(render_size(shot, preset)),
         "fps": shot.fps,
         "frames": motion.frames,
         "estimate_seconds": round(estimate.seconds, 3),
         "estimate": estimate.to_json(),
-        "seconds": {"layers": round(t_layers, 3), "frames": round(t_frames, 3)},
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "cache": cache_report,
         "reused": reused,
-        "denoiser_calls": backend.denoiser_calls
-        - calls_before
-        + (video_pass.own_denoiser_calls if video_pass is not None else 0),
-        "harmonize": None
-        if harmonizer is None
-        else {
-            "every": "auto" if harmonizer.every is None else harmonizer.every,
-            "key_frames": harmonizer.hits + harmonizer.misses,
-            "from_cache": harmonizer.hits,
-            "repainted": harmonizer.repainted,
-        },
-        "video_pass": None if video_pass is None else video_pass.report(),
-        **({"coherence": coherence.report()} if coherence is not None else {}),
-        "encoder": enc.describe(),
+        "denoiser_calls": denoiser_calls,
+        "harmonize": None,
+        "video_pass": None,
+        **passes,
+        "encoder": encoder_settings(ctx).describe(),
+        **execution,
+    }
+
+
+def splittable(ctx: ShotContext, backend: Backend) -> bool:
+    """Whether a shot's segments can be drawn apart: nothing carries from frame to frame (a
+    harmonize correction, a video model's chunks), so any worker can start anywhere."""
+    if ctx.shot.video is not None:
+        return False
+    if not isinstance(backend, ModelBackend):
+        return True
+    return not ctx.preset.harmonize and not backend.has_video_pass
+
+
+def clip_segments(ctx: ShotContext, settings: Settings, motion: MotionTrack) -> tuple[Segment, ...]:
+    return plan_segments(motion.frames, encoder_settings(ctx).gop, settings.segment_gops)
+
+
+def execution_report(
+    executor: str,
+    workers: list[str],
+    segments: tuple[Segment, ...],
+    seconds: list[float],
+    ran_on: list[str],
+) -> dict[str, Any]:
+    """Where the frames were made (render.json): the executor, its workers, each segment."""
+    return {
+        "executor": executor,
+        "workers": sorted(set(workers)),
+        "segments": [
+            {"index": s.index, "frames": [s.start, s.end], "seconds": round(t, 3), "worker": w}
+            for s, t, w in zip(segments, seconds, ran_on, strict=True)
+        ],
     }
 
 

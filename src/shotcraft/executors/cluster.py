@@ -1,0 +1,217 @@
+"""`--executor ray`: the render's units as Ray tasks, model work in Ray actors.
+
+Ray schedules, places, retries and cancels; shotcraft only says what each unit needs. A
+shot's layers are made on the driver's node (its assets and its cache are there) and travel
+to the segment tasks through Ray's object store, so workers need no shared folder; segments
+are spread over the nodes. A task whose worker dies is run again (`max_retries`): units are
+pure (values in, bytes out), so a retry makes the same bytes. Model work goes to one actor per
+model, which keeps the pipeline loaded for every shot of the command (`num_gpus=1` when the
+model runs on a GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shotcraft.errors import BackendUnavailable, RenderFailed
+from shotcraft.executors import RAY_HINT, work
+
+if TYPE_CHECKING:
+    from shotcraft.backends import BackendPool
+    from shotcraft.executors.run import ExecutorSpec, WholeDone
+    from shotcraft.spec.model import ModelSpec, Preset, Shot
+    from shotcraft.stages.common import Settings
+    from shotcraft.stages.pipeline import Pipeline, RenderWork
+
+ray: Any
+try:
+    import ray
+except ImportError:  # the message is tested through open()
+    ray = None
+
+RETRIES = 3  # a unit whose worker dies (a node lost, a process killed) runs again
+
+
+def _layers(job: work.LayersJob) -> work.LayerBytes:
+    return work.procedural_layers(job)
+
+
+def _segment(job: work.SegmentJob, layers: work.LayerBytes) -> work.SegmentDone:
+    return work.render_segment(job, layers)
+
+
+class ModelWorker:
+    """A Ray actor that keeps models loaded: one backend object per model for its lifetime."""
+
+    def __init__(self, cache_root: str, segment_gops: int) -> None:
+        from shotcraft.backends import BackendPool
+
+        self.cache_root = cache_root
+        self.segment_gops = segment_gops
+        self.pool: BackendPool = BackendPool()
+
+    def layers(self, job: work.LayersJob, model: ModelSpec, device: str) -> work.LayerBytes:
+        return work.make_layers(job, self.pool.get(model, device))
+
+    def whole(self, shot: Shot, preset: Preset, pick: int, estimate: Any, device: str) -> WholeDone:
+        """A shot rendered here as one unit (harmonize, a video model): its clip's bytes."""
+        from shotcraft.executors.run import WholeDone
+        from shotcraft.project import ShotPaths, shot_digest
+        from shotcraft.stages.common import Settings, ShotContext
+        from shotcraft.stages.pipeline import Pipeline
+        from shotcraft.stages.render import render_clip
+
+        with tempfile.TemporaryDirectory(prefix="shotcraft-whole-") as tmp:
+            settings = Settings(
+                project=Path(tmp),
+                cache_dir=Path(self.cache_root),
+                device=device,
+                segment_gops=self.segment_gops,
+                backends=self.pool,
+            )
+            ctx = ShotContext(shot, preset, ShotPaths.of(Path(tmp), shot.id), shot_digest(shot))
+            p = Pipeline(ctx, settings)
+            report = render_clip(
+                ctx,
+                settings,
+                p.backend,
+                p.layout(pick),
+                p.motion(pick),
+                p.layer_plan(pick),
+                p.units(pick),
+                estimate,
+            )
+            clip = ctx.paths.clip.read_bytes()
+        return WholeDone(shot.id, clip, report, work.worker_name())
+
+
+class RayRunner:
+    name = "ray"
+    passes_handles = True  # a segment task takes its layers' ref: it starts where they land
+    threads = 1  # a task holds one CPU: it draws and encodes on one thread
+
+    def __init__(self, settings: Settings, started_seconds: float) -> None:
+        assert ray is not None
+        self.settings = settings
+        self.startup_seconds = started_seconds  # 0 when a running cluster was joined
+        self._driver_node = ray.get_runtime_context().get_node_id()
+        self._actors: dict[tuple[Any, str], Any] = {}
+        # Segments go round the nodes, a slot per CPU. (SPREAD alone leaves short tasks on
+        # the first worker leased: it is free again before a second lease is granted.)
+        self._slots = [
+            n["NodeID"]
+            for n in sorted(ray.nodes(), key=lambda n: n["NodeID"])
+            if n.get("Alive")
+            for _ in range(int(n.get("Resources", {}).get("CPU", 0)))
+        ]
+        self._placed = 0
+        self._layers = ray.remote(num_cpus=1, max_retries=RETRIES)(_layers)
+        self._segment = ray.remote(num_cpus=1, max_retries=RETRIES)(_segment)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, spec: ExecutorSpec, settings: Settings) -> Iterator[RayRunner]:
+        if ray is None:
+            raise BackendUnavailable(
+                f"--executor ray needs Ray, which is not installed; install it with: {RAY_HINT}"
+            )
+        started = False
+        t0 = time.perf_counter()
+        if not ray.is_initialized():
+            address = spec.address or os.environ.get("RAY_ADDRESS")
+            kw: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+            try:
+                if address:
+                    ray.init(address=address, **kw)
+                else:  # a Ray of our own for this command, never one found lying around
+                    ray.init(address="local", num_cpus=spec.jobs, include_dashboard=False, **kw)
+                    started = True
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = address or "a local Ray"
+                raise BackendUnavailable(
+                    f"--executor ray: cannot start or join {where}: {e}"
+                ) from None
+        try:
+            yield cls(settings, time.perf_counter() - t0 if started else 0.0)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def workers(self) -> int:
+        assert ray is not None
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def layers(self, job: work.LayersJob) -> Any:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # on the driver's node, where the shot's assets and the cache it estimated from are;
+        # elsewhere when that node is busy (an actor may hold its only CPU)
+        near = NodeAffinitySchedulingStrategy(
+            self._driver_node, soft=True, _spill_on_unavailable=True
+        )
+        return self._layers.options(scheduling_strategy=near).remote(job)
+
+    def _actor(self, model: Any, device: str) -> Any:
+        assert ray is not None
+        key = (model, device)
+        if key not in self._actors:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            wants_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+            actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(ModelWorker)
+            self._actors[key] = actor.options(num_cpus=1, num_gpus=1 if wants_gpu else 0).remote(
+                str(self.settings.cache.root), self.settings.segment_gops
+            )
+        return self._actors[key]
+
+    def model_layers(self, job: work.LayersJob, pipeline: Pipeline) -> Any:
+        device = self.settings.device
+        return self._actor(pipeline.ctx.shot.model, device).layers.remote(
+            job, pipeline.ctx.shot.model, device
+        )
+
+    def segment(self, job: work.SegmentJob, layers: Any) -> Any:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        strategy: Any = "SPREAD"
+        if self._slots:
+            # soft, spilling: a node that is gone or busy hands the task on (a plain soft
+            # affinity waits for a busy node forever, as for one whose CPU an actor holds)
+            node = self._slots[self._placed % len(self._slots)]
+            strategy = NodeAffinitySchedulingStrategy(node, soft=True, _spill_on_unavailable=True)
+            self._placed += 1
+        return self._segment.options(scheduling_strategy=strategy).remote(job, layers)
+
+    def whole(self, pipeline: Pipeline, render: RenderWork) -> Any:
+        ctx, device = pipeline.ctx, self.settings.device
+        actor = self._actor(ctx.shot.model, device)
+        return actor.whole.remote(ctx.shot, ctx.preset, render.pick, render.estimate, device)
+
+    def wait(self, handles: list[Any]) -> tuple[list[Any], list[Any]]:
+        assert ray is not None
+        done, pending = ray.wait(handles, num_returns=1)
+        return list(done), list(pending)
+
+    def progress(self) -> int:
+        return 0  # the bar moves a segment at a time
+
+    def result(self, handle: Any) -> Any:
+        assert ray is not None
+        try:
+            return ray.get(handle)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.ActorDiedError) as e:
+            raise RenderFailed(f"a Ray worker died {RETRIES + 1} times on one unit: {e}") from None
+
+    def cancel(self, handles: list[Any]) -> None:
+        assert ray is not None
+        for h in handles:
+            try:
+                ray.cancel(h, force=True)
+            except Exception:  # an actor task: cancelled without force
+                with contextlib.suppress(Exception):
+                    ray.cancel(h)

@@ -1,0 +1,334 @@
+"""Rendering several shots, and a shot's segments, at once: the driver's side.
+
+Every shot is planned here first (up-to-date check, budget, layout and motion files), so a
+refusal comes before any work. Then each shot's layers are one unit and each of its segments
+another, handed to a `Runner` (worker processes, or Ray); the driver collects the segments as
+they finish, splices each shot's clip when its last segment is in, and writes its reports.
+Shots whose frames carry state from one to the next (harmonize, a video model) are one unit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shotcraft.backends.base import ModelBackend
+from shotcraft.errors import RenderFailed, UsageError
+from shotcraft.executors.segments import Segment, splice
+from shotcraft.executors.work import LayerBytes, LayersJob, SegmentDone, SegmentJob
+from shotcraft.stages.common import Settings, StageResult, load_context, render_size
+from shotcraft.stages.pipeline import Pipeline, RenderWork
+from shotcraft.stages.render import (
+    clip_report,
+    clip_segments,
+    encoder_settings,
+    execution_report,
+    render_clip,
+    splittable,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSpec:
+    """How to run: `kind` "local" (processes on this machine) or "ray"; `jobs` workers for
+    local (None: one per core); `address` of a Ray cluster (None: $RAY_ADDRESS, else a local
+    Ray started for the command); `threads` per worker (0: cores / jobs)."""
+
+    kind: str = "local"
+    jobs: int | None = 1
+    address: str | None = None
+    threads: int = 0
+
+    @property
+    def parallel(self) -> bool:
+        return self.kind == "ray" or self.jobs != 1
+
+
+def parse_jobs(value: str) -> int | None:
+    """--jobs N | auto (None: one per core)."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise UsageError(f"--jobs: '{value}' is not a number of workers or 'auto'") from None
+    if n < 1:
+        raise UsageError(f"--jobs: must be at least 1 (or 'auto'), not {n}")
+    return n
+
+
+class Runner(Protocol):
+    """Where units run. Handles are opaque (futures, Ray object refs)."""
+
+    name: str
+
+    def workers(self) -> int: ...
+
+    def layers(self, job: LayersJob) -> Any: ...
+
+    def model_layers(self, job: LayersJob, pipeline: Pipeline) -> Any: ...
+
+    def segment(self, job: SegmentJob, layers: Any) -> Any: ...
+
+    def whole(self, pipeline: Pipeline, work: RenderWork) -> Any:
+        """A shot that is one unit: its clip bytes and report (a WholeDone)."""
+        ...
+
+    def wait(self, handles: list[Any]) -> tuple[list[Any], list[Any]]:
+        """Block until at least one is done: (done, pending)."""
+        ...
+
+    def progress(self) -> int:
+        """Frames drawn since the last call, where workers report them (else 0)."""
+        ...
+
+    def result(self, handle: Any) -> Any: ...
+
+    def cancel(self, handles: list[Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WholeDone:
+    shot_id: str
+    clip: bytes
+    report: dict[str, Any]
+    worker: str
+
+
+@dataclass(slots=True)
+class _Shot:
+    pipeline: Pipeline
+    work: RenderWork
+    segments: tuple[Segment, ...] = ()
+    layers: LayerBytes | None = None
+    layers_handle: Any = None
+    done: dict[int, SegmentDone] = field(default_factory=dict)
+    result: StageResult | None = None
+    t0: float = field(default_factory=time.perf_counter)
+    t_layers: float = 0.0
+    parallel: Any = None  # the ParallelEstimate, for render.json
+
+
+def render_shots(
+    shot_files: Sequence[Path],
+    settings: Settings,
+    spec: ExecutorSpec,
+    budget: float | None = None,
+    previews: bool | None = None,
+) -> list[StageResult]:
+    """Render every shot, their units spread over the executor's workers; results in order."""
+    # 1. Plan every shot: refusals (over budget, bad files) before any frame is drawn.
+    pipelines = [Pipeline(load_context(Path(f), settings), settings) for f in shot_files]
+    planned = [p.plan_render(budget, previews) for p in pipelines]
+    results: list[StageResult | None] = [w if isinstance(w, StageResult) else None for w in planned]
+    todo = {
+        i: _Shot(p, w)
+        for i, (p, w) in enumerate(zip(pipelines, planned, strict=True))
+        if isinstance(w, RenderWork)
+    }
+    if todo:
+        from shotcraft.executors import open_runner
+        from shotcraft.executors.plan import critical_path
+
+        start_ray = spec.kind == "ray" and not (spec.address or os.environ.get("RAY_ADDRESS"))
+        workers = spec.jobs or os.cpu_count() or 1
+        for shot in todo.values():
+            p, w = shot.pipeline, shot.work
+            n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
+            shot.parallel = critical_path(w.estimate, n, workers, start_ray)
+            if not shot.parallel.pays:
+                settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
+
+        with open_runner(spec, settings) as runner:
+            _run(todo, runner, settings)
+        for i, shot in todo.items():
+            results[i] = shot.result
+    return [r for r in results if r is not None]
+
+
+def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
+    total = sum(s.pipeline.motion(s.work.pick).frames for s in todo.values())
+    workers = runner.workers()
+    label = f"render: {len(todo)} shot{'s' * (len(todo) != 1)} on {workers} {runner.name} workers"
+    pending: dict[Any, tuple[str, int, Any]] = {}  # handle -> (kind, shot index, detail)
+    threads = _threads(runner, workers)
+    by_frame = getattr(runner, "frame_progress", False)
+    with settings.reporter.task(label, total) as advance:
+        # 2. Hand out the units: layers first; a shot's segments once its layers are known.
+        for i, shot in todo.items():
+            p, w = shot.pipeline, shot.work
+            if not splittable(p.ctx, w.backend):
+                pending[runner.whole(p, w)] = ("whole", i, None)
+                continue
+            job = LayersJob(
+                p.ctx.shot, p.layout(w.pick), p.layer_plan(w.pick), str(settings.cache.root)
+            )
+            shot.segments = clip_segments(p.ctx, settings, p.motion(w.pick))
+            if isinstance(w.backend, ModelBackend):
+                h = runner.model_layers(job, p)
+            else:
+                h = runner.layers(job)
+            shot.layers_handle = h
+            pending[h] = ("layers", i, None)
+            # Segments depend on their layers: a runner that can pass a handle as an argument
+            # (Ray) gets them now, so they start wherever the layers land
+            if getattr(runner, "passes_handles", False):
+                for seg in shot.segments:
+                    pending[runner.segment(_segment_job(shot, seg, threads), h)] = (
+                        "segment",
+                        i,
+                        seg,
+                    )
+        # 3. Collect: splice and report each shot when its last unit is in.
+        try:
+            while pending:
+                done, _ = runner.wait(list(pending))
+                if by_frame:
+                    advance(runner.progress())
+                for h in done:
+                    kind, i, seg = pending.pop(h)
+                    shot = todo[i]
+                    value = runner.result(h)
+                    if kind == "layers":
+                        shot.layers = value
+                        shot.t_layers = time.perf_counter() - shot.t0
+                        if not getattr(runner, "passes_handles", False):
+                            for s in shot.segments:
+                                unit = _segment_job(shot, s, threads)
+                                pending[runner.segment(unit, value)] = ("segment", i, s)
+                    elif kind == "segment":
+                        shot.done[seg.index] = value
+                        if not by_frame:
+                            advance(seg.frames)
+                    else:
+                        _finish_whole(shot, value, runner.name)
+                        advance(shot.pipeline.motion(shot.work.pick).frames)
+                    complete = shot.layers is not None and len(shot.done) == len(shot.segments)
+                    if complete and shot.result is None:
+                        _finish_split(shot, runner.name)
+        except BaseException:
+            # Ctrl-C, or a unit that failed for good: nothing more runs, nothing half-written
+            runner.cancel(list(pending))
+            raise
+
+
+def _threads(runner: Runner, workers: int) -> int:
+    spec_threads = getattr(runner, "threads", 0)
+    if spec_threads:
+        return int(spec_threads)
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def _segment_job(shot: _Shot, seg: Segment, threads: int) -> SegmentJob:
+    ctx, w = shot.pipeline.ctx, shot.work
+    return SegmentJob(
+        ctx.shot.id,
+        seg,
+        shot.pipeline.motion(w.pick),
+        render_size(ctx.shot, ctx.preset),
+        ctx.shot.fps,
+        ctx.preset.samples,
+        ctx.preset.shutter,
+        encoder_settings(ctx),
+        threads,
+    )
+
+
+def _finish_split(shot: _Shot, executor: str) -> None:
+    p, w = shot.pipeline, shot.work
+    ctx = p.ctx
+    assert shot.layers is not None
+    t_frames = time.perf_counter()
+    ordered = [shot.done[s.index] for s in shot.segments]
+    with _scratch(ctx.paths.clip) as tmp:
+        parts = []
+        for seg, part in zip(shot.segments, ordered, strict=True):
+            path = tmp / seg.name
+            path.write_bytes(part.data)
+            parts.append(path)
+        frames = splice(parts, ctx.paths.clip, ctx.shot.fps)
+    if frames != p.motion(w.pick).frames:
+        raise RenderFailed(
+            f"{ctx.shot.id}: the segments hold {frames} frames, not {p.motion(w.pick).frames}"
+        )
+    ran_on = [d.worker for d in ordered]
+    report = clip_report(
+        ctx,
+        w.backend,
+        p.motion(w.pick),
+        w.estimate,
+        shot.layers.report,
+        {
+            "layers": shot.layers.seconds,
+            # from the layers being in to the clip being joined: the frames' critical path
+            "frames": time.perf_counter() - shot.t0 - shot.t_layers,
+            "splice": time.perf_counter() - t_frames,
+        },
+        shot.layers.denoiser_calls,
+        {},
+        execution_report(
+            executor,
+            [shot.layers.worker, *ran_on],
+            shot.segments,
+            [d.seconds for d in ordered],
+            ran_on,
+        ),
+    )
+    report["layers_worker"] = shot.layers.worker
+    for entry, d in zip(report["segments"], ordered, strict=True):
+        entry["cpu_seconds"] = round(d.cpu_seconds, 3)
+    report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
+    shot.result = p.finish_render(w, report)
+
+
+def _finish_whole(shot: _Shot, done: WholeDone, executor: str) -> None:
+    ctx = shot.pipeline.ctx
+    ctx.paths.clip.parent.mkdir(parents=True, exist_ok=True)
+    from shotcraft.fsutil import write_bytes
+
+    write_bytes(ctx.paths.clip, done.clip)
+    report = dict(done.report)
+    report["executor"] = executor
+    report["workers"] = [done.worker]
+    for s in report.get("segments", []):
+        s["worker"] = done.worker
+    report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
+    shot.result = shot.pipeline.finish_render(shot.work, report)
+
+
+@contextlib.contextmanager
+def _scratch(clip: Path) -> Iterator[Path]:
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=clip.parent, prefix=f".{clip.stem}-segments-") as tmp:
+        yield Path(tmp)
+
+
+def whole_render(pipeline: Pipeline, work: RenderWork, settings: Settings) -> WholeDone:
+    """A shot rendered as one unit in this process, into a scratch folder: its clip bytes and
+    report. (Workers run this for harmonized and video-model shots.)"""
+    import dataclasses
+
+    from shotcraft.executors.work import worker_name
+    from shotcraft.project import ShotPaths
+
+    ctx, k = pipeline.ctx, work.pick
+    with tempfile.TemporaryDirectory(prefix="shotcraft-whole-") as tmp:
+        local = dataclasses.replace(ctx, paths=ShotPaths.of(Path(tmp), ctx.shot.id))
+        report = render_clip(
+            local,
+            settings,
+            work.backend,
+            pipeline.layout(k),
+            pipeline.motion(k),
+            pipeline.layer_plan(k),
+            pipeline.units(k),
+            work.estimate,
+        )
+        clip = local.paths.clip.read_bytes()
+    return WholeDone(ctx.shot.id, clip, report, worker_name())

@@ -1,0 +1,101 @@
+"""A shot's frames cut into segments on GOP boundaries, and segments joined into one clip.
+
+Every render encodes its clip as segments, one encoder each, and splices them losslessly: a
+render by one process and a render spread over many workers run the same encoders over the
+same frames, so they decode to the same pixels. x264 looks ahead across GOP boundaries, so the
+cut points must belong to the shot (a fixed number of GOPs), never to the number of workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from shotcraft.errors import RenderFailed
+from shotcraft.fsutil import publish, temp_beside
+
+# Five 1 s GOPs: long enough that an encoder's start and drain are a few percent of its work,
+# short enough that a minute of video is twelve pieces to spread.
+SEGMENT_GOPS = 5
+# x264's frame threads change its decisions (a thread can only search the rows of a reference
+# frame that another thread has finished): at 720p, 8 threads decode to other pixels than 1 to
+# 4 do. So every segment encoder runs this many, whatever the machine or the worker: the same
+# bytes on a 2-core laptop and a 64-core node. (More cores are for more segments: --jobs.)
+ENCODER_THREADS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Frames [start, end) of a shot, encoded on their own."""
+
+    index: int
+    start: int
+    end: int
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+    @property
+    def name(self) -> str:
+        return f"segment-{self.index:04d}.mp4"
+
+
+def plan_segments(frames: int, gop: int, segment_gops: int = SEGMENT_GOPS) -> tuple[Segment, ...]:
+    """The segments of a shot of `frames` frames: `segment_gops` GOPs each, the last shorter."""
+    if gop < 1 or segment_gops < 1:
+        raise ValueError(f"gop ({gop}) and segment_gops ({segment_gops}) must be at least 1")
+    length = gop * segment_gops
+    return tuple(
+        Segment(i, start, min(start + length, frames))
+        for i, start in enumerate(range(0, max(frames, 1), length))
+    )
+
+
+def splice(parts: Sequence[Path], out: Path, fps: int) -> int:
+    """Join segment files (H.264 in mp4, closed GOPs, no B-frames, equal codec headers) into
+    `out`, published atomically, without decoding. Returns the frame count."""
+    import av  # only where a clip is joined: planning segments must stay light
+
+    if not parts:
+        raise RenderFailed(f"{out}: no segments to join")
+    tmp = temp_beside(out, ".part" + (out.suffix or ".mp4"))
+    container = None
+    try:
+        with av.open(str(parts[0])) as first:
+            template = first.streams.video[0]
+            reference = bytes(template.codec_context.extradata or b"")
+            container = av.open(str(tmp), "w", format="mp4")
+            ostream = container.add_stream_from_template(template)
+            # the timescale an encoded clip gets from the mp4 muxer: fps * 512 ticks a second
+            ostream.time_base = Fraction(1, fps * 512)
+        written = 0
+        for part in parts:
+            with av.open(str(part)) as src:
+                s = src.streams.video[0]
+                if bytes(s.codec_context.extradata or b"") != reference:
+                    raise RenderFailed(f"{part}: encoded with other settings than {parts[0]}")
+                for packet in src.demux(s):
+                    if packet.size == 0:
+                        continue
+                    # the muxer may settle its time base when it writes the header (the
+                    # first packet), so each packet is timed in the one it has now
+                    packet.stream = ostream
+                    packet.pts = packet.dts = round(written / fps / ostream.time_base)
+                    packet.duration = round(1 / fps / ostream.time_base)
+                    packet.time_base = ostream.time_base
+                    container.mux(packet)
+                    written += 1
+        container.close()
+        publish(tmp, out)
+        return written
+    except BaseException:
+        if container is not None:
+            with contextlib.suppress(Exception):
+                container.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,213 @@
+"""The pieces of a render that run in a worker (a local process, a Ray task or actor): layers
+through the cache, and one segment's frames drawn and encoded. Values in, values out: a worker
+needs no project folder, only a cache folder for the layers it makes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shotcraft.backends.base import Backend
+from shotcraft.executors.segments import Segment
+from shotcraft.layout.planner import Layout
+from shotcraft.media.encode import EncoderSettings
+from shotcraft.motion.track import MotionTrack
+from shotcraft.spec.model import Shot
+from shotcraft.stages.layers import LayerPlan
+
+# Tests only: a folder where a file `kill-<shot>-<segment>` makes the worker that draws that
+# segment kill itself halfway through, once (the file is claimed by renaming it).
+FAULT_DIR_ENV = "SHOTCRAFT_FAULT_DIR"
+
+
+# frames drawn, for the driver's one progress bar: a queue a worker pool hands each worker
+_progress: Any = None
+PROGRESS_EVERY = 8  # frames a message: a put costs tens of microseconds
+
+
+def set_progress(q: Any) -> None:
+    global _progress
+    _progress = q
+
+
+def worker_name() -> str:
+    """host:pid, and under Ray the node too (test clusters run several nodes on one host)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        node = ray.get_runtime_context().get_node_id()
+        return f"{socket.gethostname()}/{node[:8]}:{os.getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LayersJob:
+    """Make (or find) a shot's plate and sprites in the cache at `cache_root`."""
+
+    shot: Shot
+    layout: Layout
+    plan: LayerPlan
+    cache_root: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerBytes:
+    """A shot's layers as the cache holds them (PNG bytes), and how getting them went."""
+
+    shot_id: str
+    plate: bytes
+    parallax: tuple[float, ...] | None
+    sprites: dict[str, bytes]
+    report: dict[str, Any]  # per layer: key, hit, seconds (render.json's "cache")
+    seconds: float
+    denoiser_calls: int
+    worker: str
+
+
+def make_layers(job: LayersJob, backend: Backend) -> LayerBytes:
+    """The same lookups as stages.layers.fetch_layers, keeping the bytes to hand on."""
+    from shotcraft.cache import Cache
+    from shotcraft.stages.layers import to_png
+
+    t0 = time.perf_counter()
+    calls = backend.denoiser_calls
+    cache, plan, shot = Cache(Path(job.cache_root)), job.plan, job.shot
+    producer = f"{backend.name} {backend.version}"
+    got = cache.get_or_make(
+        plan.plate_spec, lambda: backend.plate(shot.background, plan.plate_size).to_png(), producer
+    )
+    report: dict[str, Any] = {
+        "plate": {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)},
+        "sprites": {},
+    }
+    sprites = {}
+    subjects = {s.id: s for s in shot.subjects}
+    for sid, spec in plan.sprite_specs.items():
+        subject, sl, h = subjects[sid], job.layout.subject(sid), plan.sprite_heights[sid]
+
+        def make(subject: Any = subject, sl: Any = sl, h: int = h) -> bytes:
+            return to_png(backend.sprite(subject, sl, h))
+
+        g = cache.get_or_make(spec, make, producer)
+        sprites[sid] = g.data
+        report["sprites"][sid] = {"key": g.key, "hit": g.hit, "seconds": round(g.seconds, 4)}
+    parallax = plan.plate_spec.get("parallax")
+    return LayerBytes(
+        shot.id,
+        got.data,
+        None if parallax is None else tuple(parallax),
+        sprites,
+        report,
+        time.perf_counter() - t0,
+        backend.denoiser_calls - calls,
+        worker_name(),
+    )
+
+
+def procedural_layers(job: LayersJob) -> LayerBytes:
+    from shotcraft.backends import ProceduralBackend
+
+    return make_layers(job, ProceduralBackend())
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentJob:
+    """Draw and encode frames [segment.start, segment.end) of a shot."""
+
+    shot_id: str
+    segment: Segment
+    motion: MotionTrack
+    size: tuple[int, int]
+    fps: int
+    samples: int
+    shutter: float
+    encoder: EncoderSettings
+    threads: int  # drawing threads (the encoder's are fixed: segments.ENCODER_THREADS)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDone:
+    shot_id: str
+    index: int
+    data: bytes  # the segment's mp4
+    seconds: float
+    worker: str
+    cpu_seconds: float = 0.0  # the worker process's CPU time for it, all threads
+
+
+def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
+    from shotcraft.draw.compositor import Compositor
+    from shotcraft.draw.plate import Plate
+    from shotcraft.stages.frames import drawn_frames, encode_segment
+    from shotcraft.stages.layers import from_png
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    seg = job.segment
+    plate = Plate.from_png(layers.plate, None if layers.parallax is None else list(layers.parallax))
+    sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
+    comp = Compositor(plate, job.size, sprites)
+    frames = drawn_frames(
+        comp,
+        job.motion,
+        seg.frames,
+        job.samples,
+        job.shutter,
+        start=seg.start,
+        threads=job.threads or 2,
+    )
+    fault, tell = _fault(job), _progress
+    step = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal step
+        if fault is not None:
+            fault(n)
+        step += n
+        if tell is not None and step >= PROGRESS_EVERY:
+            tell.put(step)
+            step = 0
+
+    with tempfile.TemporaryDirectory(prefix="shotcraft-segment-") as tmp:
+        path = Path(tmp) / seg.name
+        encode_segment(frames, path, seg, job.size, job.fps, job.encoder, advance)
+        if tell is not None and step:
+            tell.put(step)
+        data = path.read_bytes()
+    return SegmentDone(
+        job.shot_id,
+        seg.index,
+        data,
+        time.perf_counter() - t0,
+        worker_name(),
+        time.process_time() - cpu0,
+    )
+
+
+def _fault(job: SegmentJob) -> Any:
+    """The test hook of FAULT_DIR_ENV: an `advance` that kills this process halfway."""
+    folder = os.environ.get(FAULT_DIR_ENV)
+    if not folder:
+        return None
+    armed = Path(folder) / f"kill-{job.shot_id}-{job.segment.index}"
+    if not armed.exists():
+        return None
+    halfway, done = job.segment.frames // 2, 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        if done == halfway:
+            try:
+                armed.rename(armed.with_suffix(".fired"))  # once: whoever renames it dies
+            except FileNotFoundError:
+                return
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return advance

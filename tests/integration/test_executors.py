@@ -1,0 +1,307 @@
+"""Rendering on several workers: --jobs N (processes here) and --executor ray (a two-node
+test cluster, one CPU a node, started once per session). A split render must decode to the
+very frames of a single-process render; a worker killed mid-segment is retried by Ray."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shotcraft.executors.run import ExecutorSpec, render_shots
+from shotcraft.executors.segments import plan_segments
+from shotcraft.executors.work import FAULT_DIR_ENV
+from shotcraft.media.probe import frames, probe
+from shotcraft.stages.common import Settings, load_context
+from shotcraft.stages.pipeline import Pipeline
+
+# 6 s at 12 fps, 1 s GOPs, 2 GOPs a segment: three segments
+LONG_SHOT = """\
+version = 1
+[shot]
+duration = 6.0
+fps = 12
+size = [160, 96]
+seed = 5
+[background]
+colors = ["#27405e", "#f4b26b", "#8a6a73"]
+extent = 1.3
+[camera]
+keys = [ {{ t = 0.0 }}, {{ t = 6.0, pan = [0.1, 0.0], zoom = 1.1 }} ]
+[[subjects]]
+id = "{sid}"
+shape = "star"
+color = "{color}"
+place = "left third, ground"
+motion = "hop"
+keys = [ {{ t = 0.0 }}, {{ t = 6.0, at = [0.8, 0.85] }} ]
+"""
+
+
+def decoded(path: Path) -> str:
+    """A digest of every decoded frame: what a viewer sees, not how it was packed."""
+    h = hashlib.sha256()
+    for f in frames(path):
+        h.update(f.tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def long_shot(write_shot: Callable[..., Path]) -> Callable[..., Path]:
+    def make(sid: str = "walker", color: str = "#c8553d", size: tuple = (160, 96)) -> Path:
+        text = LONG_SHOT.format(sid=sid, color=color)
+        return write_shot(text.replace("[160, 96]", f"[{size[0]}, {size[1]}]"), f"{sid}.toml")
+
+    return make
+
+
+def single_process(shot: Path, tmp: Path, cache: Path, segment_gops: int = 2) -> Path:
+    s = Settings(project=tmp / "single", cache_dir=cache, segment_gops=segment_gops)
+    Pipeline(load_context(shot, s), s).render()
+    return tmp / "single" / load_context(shot, s).shot.id / "clip.mp4"
+
+
+@pytest.fixture(scope="session")
+def fault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(fault_dir: Path) -> Iterator[object]:
+    """Two Ray nodes on this machine, one CPU each; the session's one Ray runtime."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv(FAULT_DIR_ENV, str(fault_dir))  # the workers inherit it from the raylets
+    mp.setenv("RAY_AUTH_MODE", "disabled")
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    # a task on each node first: both have a worker up and their CPUs known to the scheduler,
+    # so the first render's placement sees two available nodes
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ping = ray.remote(num_cpus=1)(_node_id)
+    nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    on = [NodeAffinitySchedulingStrategy(n, soft=False) for n in nodes]
+    assert sorted(ray.get([ping.options(scheduling_strategy=s).remote() for s in on])) == sorted(
+        nodes
+    )
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    mp.undo()
+
+
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def test_segments_are_fixed_gops_of_the_shot() -> None:
+    segs = plan_segments(72, 12, 2)
+    assert [(s.start, s.end) for s in segs] == [(0, 24), (24, 48), (48, 72)]
+    assert [(s.start, s.end) for s in plan_segments(70, 12, 5)] == [(0, 60), (60, 70)]
+
+
+def test_ray_split_across_two_nodes_matches_single_process(
+    ray_cluster: object, long_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    # frames big enough that a segment keeps its node's one CPU busy while the next is placed
+    shot = long_shot(size=(640, 384))
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=2)
+    (result,) = render_shots([shot], settings, ExecutorSpec("ray"))
+    assert result.ran
+    clip = tmp_path / "ray" / "walker" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    assert report["executor"] == "ray"
+    nodes = {s["worker"].split(":")[0] for s in report["segments"]}
+    assert len(report["segments"]) == 3 and len(nodes) == 2, report["segments"]
+    info = probe(clip)
+    assert info.frames == 72 and info.keyframes == tuple(range(0, 72, 12))
+    assert decoded(clip) == decoded(single_process(shot, tmp_path, cache_dir))
+
+
+def test_ray_retries_a_worker_killed_mid_segment(
+    ray_cluster: object,
+    long_shot: Callable[..., Path],
+    tmp_path: Path,
+    cache_dir: Path,
+    fault_dir: Path,
+) -> None:
+    shot = long_shot("victim", "#3d7fc8")
+    armed = fault_dir / "kill-victim-1"
+    armed.touch()
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=2)
+    (result,) = render_shots([shot], settings, ExecutorSpec("ray"))
+    assert result.ran
+    assert not armed.exists() and armed.with_suffix(".fired").exists()  # it did die once
+    clip = tmp_path / "ray" / "victim" / "clip.mp4"
+    assert probe(clip).frames == 72
+    assert decoded(clip) == decoded(single_process(shot, tmp_path, cache_dir))
+    leftovers = [p.name for p in clip.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []  # no scratch folder, no half file
+
+
+def test_jobs_2_over_four_shots_sharing_a_background_makes_the_plate_once(
+    cli: Callable[..., object],
+    long_shot: Callable[..., Path],
+    project: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+) -> None:
+    shots = [long_shot(f"s{i}", c) for i, c in enumerate(["#c8553d", "#3dc855", "#553dc8", "#eee"])]
+    r = cli("render", *shots, "--jobs", "2", "--json")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    reports = [json.loads((project / f"s{i}" / "render.json").read_text()) for i in range(4)]
+    made = [rep["shot"] for rep in reports if not rep["cache"]["plate"]["hit"]]
+    assert len(made) == 1, made
+    assert json.loads((cache_dir / "stats.json").read_text())["plate"]["misses"] == 1
+    assert {rep["executor"] for rep in reports} == {"local"}
+    assert len({w for rep in reports for w in rep["workers"]}) >= 2  # two processes drew
+    # the default segment length (5 GOPs): two segments, spliced like a one-process render
+    assert [s["frames"] for s in reports[0]["segments"]] == [[0, 60], [60, 72]]
+    one = single_process(shots[0], tmp_path, cache_dir, segment_gops=5)
+    assert decoded(project / "s0" / "clip.mp4") == decoded(one)
+    again = cli("render", *shots, "--jobs", "2")
+    assert again.output.count("up to date") == 4  # type: ignore[attr-defined]
+
+
+def test_executor_ray_without_ray_exits_4_with_the_pip_command(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shotcraft.executors.cluster as cluster
+
+    monkeypatch.setattr(cluster, "ray", None)
+    r = cli("render", simple_shot(), "--executor", "ray")
+    assert r.exit_code == 4  # type: ignore[attr-defined]
+    assert "pip install 'shotcraft[ray]'" in r.output  # type: ignore[attr-defined]
+
+
+def test_bad_jobs_is_a_usage_error(
+    cli: Callable[..., object], simple_shot: Callable[..., Path]
+) -> None:
+    r = cli("render", simple_shot(), "--jobs", "0")
+    assert r.exit_code == 2 and "--jobs" in r.output  # type: ignore[attr-defined]
+
+
+def test_the_estimate_says_when_parallelism_will_not_pay(
+    cli: Callable[..., object], simple_shot: Callable[..., Path], project: Path
+) -> None:
+    r = cli("render", simple_shot(), "--jobs", "2")
+    assert r.exit_code == 0  # type: ignore[attr-defined]
+    assert "parallelism will not pay" in r.output  # type: ignore[attr-defined]
+    report = json.loads((project / "dot" / "render.json").read_text())
+    assert report["estimate_parallel"]["segments"] == 1
+    assert "not pay" in report["estimate_parallel"]["note"]
+
+
+MODEL_SHOT = """\
+version = 1
+[shot]
+duration = 2.0
+fps = 12
+size = [96, 64]
+seed = 4
+preset = "preview"
+[model]
+id = "{model}"
+steps = 2
+strength = 0.5
+[background]
+prompt = "misty pine forest at dawn"
+[[subjects]]
+id = "{sid}"
+prompt = "a red fox {sid}"
+place = "left, ground"
+keys = [ {{ t = 0.0, at = [0.2, 0.9] }}, {{ t = 2.0, at = [0.8, 0.9], ease = "linear" }} ]
+"""
+
+
+@pytest.mark.diffusion
+def test_ray_model_layers_in_one_actor_that_keeps_the_model(
+    ray_cluster: object,
+    write_shot: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    shots = [write_shot(MODEL_SHOT.format(model=tiny_model, sid=s), f"{s}.toml") for s in "ab"]
+    settings = Settings(project=tmp_path / "ray", cache_dir=cache_dir, segment_gops=1)
+    results = render_shots(shots, settings, ExecutorSpec("ray"))
+    assert [r.ran for r in results] == [True, True]
+    reports = [json.loads((tmp_path / "ray" / s / "render.json").read_text()) for s in "ab"]
+    # both shots painted by one actor (one process, one model load), each its own sprite
+    assert reports[0]["layers_worker"] == reports[1]["layers_worker"]
+    assert reports[0]["denoiser_calls"] == 2 + 2 and reports[1]["denoiser_calls"] == 2
+    assert len(reports[0]["segments"]) == 2
+    clip = tmp_path / "ray" / "a" / "clip.mp4"
+    # one process from the same cache: the same layers, the same frames
+    assert decoded(clip) == decoded(single_process(shots[0], tmp_path, cache_dir, 1))
+
+
+def test_ctrl_c_cancels_the_workers_and_exits_130(
+    write_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = LONG_SHOT.format(sid="long", color="#c8553d").replace(
+        "duration = 6.0", "duration = 40.0"
+    )
+    text = text.replace("t = 6.0", "t = 40.0").replace("size = [160, 96]", "size = [640, 384]")
+    shot = write_shot(text.replace("fps = 12", "fps = 24"), "long.toml")  # 20 s of work here
+    project = tmp_path / "build"
+    args = [sys.executable, "-m", "shotcraft", "render", str(shot), "--jobs", "2"]
+    args += ["--project", str(project), "--cache", str(cache_dir)]
+    p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    folder = project / "long"
+    deadline = time.monotonic() + 60
+    while not (folder / "motion.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the workers are drawing
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted" in err
+    assert not (folder / "clip.mp4").exists()
+    assert [n for n in os.listdir(folder) if n.startswith(".")] == []
+
+
+def test_compose_render_missing_with_jobs(
+    cli: Callable[..., object], long_shot: Callable[..., Path], tmp_path: Path, project: Path
+) -> None:
+    shots = [long_shot("c0", "#c8553d"), long_shot("c1", "#3dc855")]
+    reel = tmp_path / "reel.toml"
+    clips = "".join(f'[[clips]]\nshot = "{s}"\n' for s in shots)
+    reel.write_text(f"version = 1\n[reel]\nsize = [160, 96]\nfps = 12\n{clips}")
+    r = cli("compose", reel, "--render-missing", "--jobs", "2")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert probe(project / "reel.mp4").frames == 144
+    for s in ("c0", "c1"):
+        assert json.loads((project / s / "render.json").read_text())["executor"] == "local"
+
+
+def test_critical_path_halves_a_long_shot_on_two_workers() -> None:
+    from shotcraft.cost import RenderEstimate
+    from shotcraft.executors.plan import critical_path
+
+    est = RenderEstimate(60.0, 1800, 2.07, 0, 4, {"frames": 58.0, "overhead": 2.0})
+    two = critical_path(est, segments=12, workers=2)
+    assert two.pays and 30.0 < two.seconds < 32.0 and two.workers == 2
+    assert critical_path(est, segments=12, workers=24).workers == 12  # one segment each at most
+    ray = critical_path(est, segments=12, workers=2, start_ray=True)
+    assert ray.seconds > two.seconds + 5  # a Ray runtime started for the command costs
+    short = RenderEstimate(0.5, 12, 0.02, 0, 2, {"frames": 0.4, "overhead": 0.1})
+    assert not critical_path(short, segments=1, workers=2).pays
