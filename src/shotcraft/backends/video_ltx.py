@@ -49,24 +49,30 @@ class LTXBackend(VideoModelBackend):
     def calls_per_chunk(self, settings: VideoSettings) -> int:
         return settings.steps  # guidance runs as a batch of two in one call
 
-    def call(self, pipe: Any, job: ChunkJob, settings: VideoSettings, generator: Any) -> Any:
+    def conditions(self, job: ChunkJob, settings: VideoSettings) -> list[Any]:
+        """The composite's key frames as the pipeline's conditions, at their indices."""
         from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
 
-        w, h = job.size
-        conditions = [
+        return [
             LTXVideoCondition(
                 image=Image.fromarray(job.frames[i]), frame_index=i, strength=settings.key_strength
             )
             for i in job.key_frames
         ]
+
+    def frame_rate(self, job: ChunkJob) -> float:
+        return round(job.fps)
+
+    def call(self, pipe: Any, job: ChunkJob, settings: VideoSettings, generator: Any) -> Any:
+        w, h = job.size
         return pipe(
-            conditions=conditions,
+            conditions=self.conditions(job, settings),
             prompt=job.prompt or "a film",
             negative_prompt=job.negative or None,
             height=h,
             width=w,
             num_frames=len(job.frames),
-            frame_rate=round(job.fps),
+            frame_rate=self.frame_rate(job),
             num_inference_steps=settings.steps,
             guidance_scale=settings.guidance,
             generator=generator,
@@ -82,26 +88,15 @@ class LTX2Backend(LTXBackend):
     pipeline_classes: ClassVar[tuple[str, ...]] = ("LTX2ConditionPipeline",)
     native_fps = 24
 
-    def call(self, pipe: Any, job: ChunkJob, settings: VideoSettings, generator: Any) -> Any:
+    def conditions(self, job: ChunkJob, settings: VideoSettings) -> list[Any]:
         from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 
-        w, h = job.size
-        conditions = [
+        return [
             LTX2VideoCondition(
                 frames=Image.fromarray(job.frames[i]), index=i, strength=settings.key_strength
             )
             for i in job.key_frames
         ]
-        return pipe(
-            conditions=conditions,
-            prompt=job.prompt or "a film",
-            negative_prompt=job.negative or None,
-            height=h,
-            width=w,
-            num_frames=len(job.frames),
-            frame_rate=float(job.fps),
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.guidance,
-            generator=generator,
-            output_type="np",
-        )
+
+    def frame_rate(self, job: ChunkJob) -> float:
+        return float(job.fps)

@@ -269,11 +269,16 @@ class Pipeline:
         ctx.state.record("animatic", inputs, [path], pick=k)
         self._written.append(str(path))
 
+    def _controls_current(self, k: int) -> bool:
+        inputs = digest({"controls": refine_inputs(self.ctx, k)})
+        recorded = self.ctx.state.stage("controls").get("inputs")
+        return "controls" not in self._forced and recorded == inputs
+
     def _write_controls(self, k: int) -> None:
         ctx = self.ctx
-        inputs = digest({"controls": refine_inputs(ctx, k)})
-        if "controls" not in self._forced and ctx.state.stage("controls").get("inputs") == inputs:
+        if self._controls_current(k):
             return
+        inputs = digest({"controls": refine_inputs(ctx, k)})
         written = refine_stage.write_controls(ctx, self.motion(k), self.layout(k), self.settings)
         ctx.state.record("controls", inputs, [ctx.paths.controls])
         self._written.append(str(ctx.paths.controls))
@@ -338,10 +343,7 @@ class Pipeline:
         self._begin("refine", self.settings.force, "animatic", *(["controls"] if controls else []))
         k = self._pick(pick)
         inputs = refine_inputs(ctx, k)
-        c_inputs = digest({"controls": inputs})
-        controls_current = not controls or (
-            "controls" not in self._forced and ctx.state.stage("controls").get("inputs") == c_inputs
-        )
+        controls_current = not controls or self._controls_current(k)
         s_inputs = sketch_inputs(ctx)
         if (
             self._current("refine", inputs)
