@@ -167,9 +167,9 @@ def test_jobs_2_over_four_shots_sharing_a_background_makes_the_plate_once(
     assert json.loads((cache_dir / "stats.json").read_text())["plate"]["misses"] == 1
     assert {rep["executor"] for rep in reports} == {"local"}
     assert len({w for rep in reports for w in rep["workers"]}) >= 2  # two processes drew
-    # the default segment length (5 GOPs): two segments, spliced like a one-process render
-    assert [s["frames"] for s in reports[0]["segments"]] == [[0, 60], [60, 72]]
-    one = single_process(shots[0], tmp_path, cache_dir, segment_gops=5)
+    # the default segment length (one 1 s GOP): six segments, spliced like a one-process render
+    assert [s["frames"] for s in reports[0]["segments"]] == [[i, i + 12] for i in range(0, 72, 12)]
+    one = single_process(shots[0], tmp_path, cache_dir, segment_gops=1)
     assert decoded(project / "s0" / "clip.mp4") == decoded(one)
     again = cli("render", *shots, "--jobs", "2")
     assert again.output.count("up to date") == 4  # type: ignore[attr-defined]

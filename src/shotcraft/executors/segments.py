@@ -17,14 +17,16 @@ from pathlib import Path
 from shotcraft.errors import RenderFailed
 from shotcraft.fsutil import publish, temp_beside
 
-# Five 1 s GOPs: long enough that an encoder's start and drain are a few percent of its work,
-# short enough that a minute of video is twelve pieces to spread.
-SEGMENT_GOPS = 5
+# One segment a GOP. Every GOP is closed and starts on an IDR frame, so a cut there costs the
+# stream nothing; an encoder's start is about 10 ms. Short segments are what spread: a 10 s shot
+# is ten pieces for the cores of one process, for --jobs workers or for a Ray cluster.
+SEGMENT_GOPS = 1
 # x264's frame threads change its decisions (a thread can only search the rows of a reference
 # frame that another thread has finished): at 720p, 8 threads decode to other pixels than 1 to
-# 4 do. So every segment encoder runs this many, whatever the machine or the worker: the same
-# bytes on a 2-core laptop and a 64-core node. (More cores are for more segments: --jobs.)
-ENCODER_THREADS = 4
+# 4 do. So every segment encoder runs one thread, whatever the machine or the worker: the same
+# bytes on a 2-core laptop and a 64-core node. The cores go to segments side by side
+# (stages/frames.draw_segments, --jobs, Ray), which costs less CPU than frame threads do.
+ENCODER_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)

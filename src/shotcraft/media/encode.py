@@ -57,6 +57,11 @@ class EncoderSettings:
                 # No B-frames: decode order is display order, so compose can splice GOPs of
                 # different clips (and freshly encoded transitions) without re-timing.
                 "bf": "0",
+                # No macroblock tree: with it, x264 gives other bytes for the same frames in
+                # about one encode in twenty once the process has decoded video (it reads
+                # memory it never wrote), so a forced or split render could differ from the
+                # first. Same frames in, same bytes out matters more here than its bitrate.
+                "x264-params": "mbtree=0",
             }
         return {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PIL import Image
 
@@ -24,11 +26,11 @@ class Coherence:
     def __init__(self, motion: MotionTrack, size: tuple[int, int], plate: tuple[int, int]):
         self.motion, self.size, self.plate = motion, size, plate
         self.small = (max(1, size[0] // self.SCALE), max(1, size[1] // self.SCALE))
-        self.prev: np.ndarray | None = None
         self.i = 0
-        self.pairs = 0
-        self.warp_sum = 0.0
-        self.diff_sum = 0.0
+        self._lock = threading.Lock()
+        self._before: dict[int, np.ndarray] = {}  # frame i - 1 shrunk, waiting for frame i
+        self._after: dict[int, np.ndarray] = {}  # frame i shrunk, waiting for frame i - 1
+        self._pairs: dict[int, tuple[float, float]] = {}  # i -> (warp error, difference)
 
     def _shrink(self, frame: np.ndarray) -> np.ndarray:
         if frame.ndim == 2:  # I420 planes: the luma is enough for these figures
@@ -42,25 +44,37 @@ class Coherence:
         return small[..., None] if small.ndim == 2 else small
 
     def add(self, frame: np.ndarray) -> None:
+        """The next frame, in order."""
         i, self.i = self.i, self.i + 1
+        self.add_at(i, frame)
+
+    def add_at(self, i: int, frame: np.ndarray) -> None:
+        """Frame i, from any thread, in any order: the figures are the same."""
         phase = i % self.STRIDE
-        if phase == self.STRIDE - 1:
-            self.prev = self._shrink(frame)
-        elif phase == 0 and self.prev is not None and i > 0:
-            cur = self._shrink(frame)
-            k = self.SCALE
-            m = motion_between(self.motion, i - 1, i, self.size, self.plate)
-            scale = np.diag([k, k, 1.0])
-            moved = warp(self.prev, np.linalg.inv(scale) @ m @ scale)
-            self.warp_sum += float(np.abs(cur - moved)[2:-2, 2:-2].mean())
-            self.diff_sum += float(np.abs(cur - self.prev).mean())
-            self.pairs += 1
-            self.prev = None
+        if phase not in (0, self.STRIDE - 1) or (phase == 0 and i == 0):
+            return
+        small = self._shrink(frame)
+        key = i + 1 if phase else i  # the pair (key - 1, key)
+        with self._lock:
+            waiting = self._after if phase else self._before
+            other = waiting.pop(key, None)
+            if other is None:
+                (self._before if phase else self._after)[key] = small
+                return
+        prev, cur = (small, other) if phase else (other, small)
+        k = self.SCALE
+        m = motion_between(self.motion, key - 1, key, self.size, self.plate)
+        scale = np.diag([k, k, 1.0])
+        moved = warp(prev, np.linalg.inv(scale) @ m @ scale)
+        figures = (float(np.abs(cur - moved)[2:-2, 2:-2].mean()), float(np.abs(cur - prev).mean()))
+        with self._lock:
+            self._pairs[key] = figures
 
     def report(self) -> dict[str, float]:
-        pairs = max(1, self.pairs)
+        pairs = [self._pairs[k] for k in sorted(self._pairs)]  # summed in frame order
+        n = max(1, len(pairs))
         return {
-            "warping_error": round(self.warp_sum / pairs, 4),
-            "temporal_flicker": round(1.0 - self.diff_sum / pairs / 255.0, 6),
-            "pairs_sampled": self.pairs,
+            "warping_error": round(sum(p[0] for p in pairs) / n, 4),
+            "temporal_flicker": round(1.0 - sum(p[1] for p in pairs) / n / 255.0, 6),
+            "pairs_sampled": len(pairs),
         }

@@ -27,7 +27,7 @@ from shotcraft.spec.model import Shot
 from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, ShotContext, refine_inputs, render_size
 from shotcraft.stages.estimate import WorkUnits
-from shotcraft.stages.frames import drawn_frames, encode_segments
+from shotcraft.stages.frames import draw_segments, drawer, drawn_frames, encode_segments
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import LayerPlan, fetch_layers
 from shotcraft.stages.video_pass import build_video_pass
@@ -101,7 +101,8 @@ def render_clip(
     painted = painter is not None or video_pass is not None
     coherence = Coherence(motion, size, lp.plate_size) if painted else None
     harmonizer = None
-    frames: Iterator[np.ndarray]
+    segments = clip_segments(ctx, settings, motion)
+    frames: Iterator[np.ndarray] | None = None
     if preset.harmonize and painter is not None:
         harmonizer = Harmonizer(
             painter,
@@ -116,16 +117,23 @@ def render_clip(
             preset.shutter,
         )
         frames = harmonizer.frames()
-    else:
-        needs_rgb = video_pass is not None
-        frames = drawn_frames(comp, motion, None, preset.samples, preset.shutter, needs_rgb)
     if video_pass is not None:
+        if frames is None:
+            frames = drawn_frames(comp, motion, None, preset.samples, preset.shutter, rgb=True)
         frames = video_pass.frames(frames)
-    segments = clip_segments(ctx, settings, motion)
     with settings.reporter.task(f"{shot.id}: render", motion.frames) as advance:
         _on_step(backend, None)
-        each = None if coherence is None else coherence.add
-        seconds = encode_segments(frames, paths.clip, segments, size, shot.fps, enc, advance, each)
+        if frames is None:  # each frame on its own: segments side by side
+            draw = drawer(comp, motion, preset.samples, preset.shutter)
+            each_at = None if coherence is None else coherence.add_at
+            seconds = draw_segments(
+                draw, paths.clip, segments, size, shot.fps, enc, advance, each_at
+            )
+        else:  # something carries from frame to frame: in order, one segment after another
+            each = None if coherence is None else coherence.add
+            seconds = encode_segments(
+                frames, paths.clip, segments, size, shot.fps, enc, advance, each
+            )
     t_frames = time.perf_counter() - t_frames
 
     # 3. The report.
