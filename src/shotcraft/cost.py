@@ -45,7 +45,6 @@ CALIBRATION_FILE = "calibration.json"
 CAL_SCHEMA = 2  # 2: rates per machine, models fitted against size
 CAL_SIZE = (1280, 720)
 CAL_FRAMES = 72
-CAL_SHORT = 24  # a second, shorter run: the encoder's start-up cost
 CAL_REPEATS = 3  # each run is timed this many times, and the median kept
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 PAINTED_S_PER_MPIX = 0.4  # storing a painted layer (resize, PNG) where no rate says better
@@ -272,10 +271,11 @@ def _synthetic_shot() -> Any:
 def _measure(encoder_preset: str) -> dict[str, float]:
     from shotcraft.backends.procedural import ProceduralBackend
     from shotcraft.draw.compositor import Compositor
+    from shotcraft.executors.segments import SEGMENT_GOPS, plan_segments
     from shotcraft.layout.planner import plan, plate_size
     from shotcraft.media.encode import EncoderSettings
     from shotcraft.motion.track import compute_motion
-    from shotcraft.stages.frames import drawn_frames, encode
+    from shotcraft.stages.frames import MAX_SEGMENT_WORKERS, cores, draw_segments, drawer
 
     shot = _synthetic_shot()
     backend = ProceduralBackend()
@@ -298,33 +298,43 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         comp.frame_array(motion, i)
     composite = (time.perf_counter() - t0) / n / mpix
 
+    # The render's own loop: one-GOP segments side by side, one per core. Whole rounds of
+    # segments (one, then three), so the slope is the throughput of the cores together.
+    workers = min(cores(), MAX_SEGMENT_WORKERS)
+    draw = drawer(comp, motion)
+    gop = shot.fps // 2  # half-second segments: the calibration stays short
+
     def pipeline(frames: int) -> float:
-        """Seconds to draw and encode the shot's first `frames` frames: the median of a few
-        tries (a render meets the machine as it usually is, not at its quietest)."""
+        """Seconds to draw and encode `frames` frames of the shot (round and round): the
+        median of a few tries (a render meets the machine as it usually is, not at its
+        quietest)."""
         times = []
         for _ in range(CAL_REPEATS):
             with tempfile.TemporaryDirectory() as tmp:
-                settings = EncoderSettings(preset=encoder_preset, gop=24)
+                settings = EncoderSettings(preset=encoder_preset, gop=gop)
                 t0 = time.perf_counter()
-                encode(
-                    drawn_frames(comp, motion, frames),
+                draw_segments(
+                    lambda i: draw(i % motion.frames),
                     Path(tmp) / "c.mp4",
+                    plan_segments(frames, gop, SEGMENT_GOPS),
                     CAL_SIZE,
                     shot.fps,
                     settings,
+                    workers=workers,
                 )
                 times.append(time.perf_counter() - t0)
         return statistics.median(times)
 
-    # two lengths: the slope is the cost of a frame, what is left the encoder's start and end
-    short, full = pipeline(CAL_SHORT), pipeline(CAL_FRAMES)
-    per_frame = max(full - short, 1e-6) / (CAL_FRAMES - CAL_SHORT)
+    # two lengths: the slope is the cost of a frame, what is left the encoders' start and end
+    n_short, n_full = gop * workers, 3 * gop * workers
+    short, full = pipeline(n_short), pipeline(n_full)
+    per_frame = max(full - short, 1e-6) / (n_full - n_short)
     return {
         "plate_s_per_mpix": plate_s / (psize[0] * psize[1] / 1e6),
         "sprite_s": sprite_s,
         "composite_s_per_mpix": composite,
         "pipeline_s_per_mpix": per_frame / mpix,
-        "encoder_start_s": max(0.0, short - per_frame * CAL_SHORT),
+        "encoder_start_s": max(0.0, short - per_frame * n_short),
         "painted_s_per_mpix": painted_s,
         "layer_store_s": _layer_store_seconds(),
     }
@@ -388,11 +398,15 @@ def calibrate(
 
 
 def renderer_id() -> str:
-    """What the frame rates were measured with: new drawing code means new rates."""
+    """What the frame rates were measured with: new drawing code, a new render loop or
+    another number of cores to run it on means new rates."""
     from shotcraft.draw import kernels
     from shotcraft.draw.procedural import DRAW_VERSION
+    from shotcraft.stages.frames import LOOP_VERSION, MAX_SEGMENT_WORKERS, cores
 
-    return f"{__version__} draw {DRAW_VERSION} {'native' if kernels.NATIVE else 'python'}"
+    native = "native" if kernels.NATIVE else "python"
+    workers = min(cores(), MAX_SEGMENT_WORKERS)
+    return f"{__version__} draw {DRAW_VERSION} {native} loop {LOOP_VERSION} x{workers}"
 
 
 def rates_for(

@@ -155,6 +155,8 @@ def encode_segments(
     return seconds
 
 
+# The render loop's shape (calibrated rates belong to it): 2, segments side by side.
+LOOP_VERSION = 2
 # Segments encoded at once by one process: one x264 thread each. (Each encoder holds its
 # lookahead and reference frames, about 60 MB at 1080p; beyond this, --jobs spreads further.)
 MAX_SEGMENT_WORKERS = 8
