@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,8 @@ from shotcraft.spec.model import Shot
 from shotcraft.stages.layers import LayerPlan
 
 # Tests only: a folder where a file `kill-<shot>-<segment>` makes the worker that draws that
-# segment kill itself halfway through, once (the file is claimed by renaming it).
+# segment kill itself halfway through, once (the file is claimed by renaming it). A worker
+# that starts a segment leaves `drawing-<shot>-<segment>` there (to interrupt it mid-work).
 FAULT_DIR_ENV = "SHOTCRAFT_FAULT_DIR"
 
 
@@ -145,7 +145,7 @@ class SegmentDone:
 def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
     from shotcraft.draw.compositor import Compositor
     from shotcraft.draw.plate import Plate
-    from shotcraft.stages.frames import drawn_frames, encode_segment
+    from shotcraft.stages.frames import drawn_frames, encode_segment_bytes
     from shotcraft.stages.layers import from_png
 
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -174,12 +174,9 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
             tell.put(step)
             step = 0
 
-    with tempfile.TemporaryDirectory(prefix="shotcraft-segment-") as tmp:
-        path = Path(tmp) / seg.name
-        encode_segment(frames, path, seg, job.size, job.fps, job.encoder, advance)
-        if tell is not None and step:
-            tell.put(step)
-        data = path.read_bytes()
+    data, _ = encode_segment_bytes(frames, seg, job.size, job.fps, job.encoder, advance)
+    if tell is not None and step:
+        tell.put(step)
     return SegmentDone(
         job.shot_id,
         seg.index,
@@ -195,6 +192,7 @@ def _fault(job: SegmentJob) -> Any:
     folder = os.environ.get(FAULT_DIR_ENV)
     if not folder:
         return None
+    (Path(folder) / f"drawing-{job.shot_id}-{job.segment.index}").touch()
     armed = Path(folder) / f"kill-{job.shot_id}-{job.segment.index}"
     if not armed.exists():
         return None

@@ -3,6 +3,7 @@ the rates it measures are the rates of what a render runs."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import tempfile
@@ -77,24 +78,31 @@ def encode(
         return writer.frames
 
 
-def encode_segment(
+def encode_segment_bytes(
     frames: Iterable[np.ndarray],
-    path: Path,
     segment: Segment,
     size: tuple[int, int],
     fps: int,
     settings: EncoderSettings,
     advance: Advance | None = None,
-    each: Callable[[np.ndarray], None] | None = None,
-) -> float:
-    """One segment's frames into `path`, with an encoder of its own; returns the seconds."""
+) -> tuple[bytes, float]:
+    """One segment's frames encoded in memory, as a worker does: nothing on disk, so a
+    worker killed or interrupted mid-segment leaves no file behind. (bytes, seconds)."""
     t0 = time.perf_counter()
-    n = encode(frames, path, size, fps, settings, advance, each, ENCODER_THREADS)
+    buffer = io.BytesIO()
+    with VideoWriter(
+        Path(segment.name), size, fps, settings, threads=ENCODER_THREADS, buffer=buffer
+    ) as writer:
+        for frame in frames:
+            writer.write(frame)
+            if advance is not None:
+                advance(1)
+        n = writer.frames
     if n != segment.frames:
         raise RenderFailed(
-            f"{path.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
+            f"{segment.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
         )
-    return time.perf_counter() - t0
+    return buffer.getvalue(), time.perf_counter() - t0
 
 
 def encode_segments(
