@@ -4,6 +4,7 @@ very frames of a single-process render; a worker killed mid-segment is retried b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -305,3 +306,93 @@ def test_critical_path_halves_a_long_shot_on_two_workers() -> None:
     assert ray.seconds > two.seconds + 5  # a Ray runtime started for the command costs
     short = RenderEstimate(0.5, 12, 0.02, 0, 2, {"frames": 0.4, "overhead": 0.1})
     assert not critical_path(short, segments=1, workers=2).pays
+
+
+def _marked_processes(mark: str) -> list[str]:
+    """Live processes whose environment holds `mark` (a command's own Ray inherits it)."""
+    import os
+
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+            if mark.encode() not in env:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # a zombie holds nothing
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {cmd}")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_ctrl_c_with_executor_ray_cancels_its_tasks_and_exits_130(
+    write_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    """Ctrl-C at a terminal reaches the whole process group: the command, the Ray it started
+    for itself and that Ray's workers. Exit 130; the clip of an earlier render is untouched;
+    no half file, no scratch folder, no Ray process left behind."""
+    pytest.importorskip("ray")
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import uuid
+
+    project = tmp_path / "build"
+    shot = write_shot(LONG_SHOT.format(sid="ctl", color="#c8553d"), "ctl.toml")
+    s = Settings(project=project, cache_dir=cache_dir)
+    Pipeline(load_context(shot, s), s).render()  # the earlier render, in this process
+    folder = project / "ctl"
+    before = {n: (folder / n).read_bytes() for n in ("clip.mp4", "render.json")}
+    # the shot changed: 40 s at 640x384, 24 fps, well over 10 s of work for two tasks here
+    text = LONG_SHOT.format(sid="ctl", color="#c8553d").replace("6.0", "40.0")
+    write_shot(text.replace("[160, 96]", "[640, 384]").replace("fps = 12", "fps = 24"), "ctl.toml")
+
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    scratch = tempfile.mkdtemp(prefix="sc-", dir="/tmp")  # short: Ray's sockets live in it
+    mark = f"shotcraft-test-{uuid.uuid4().hex}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update({FAULT_DIR_ENV: str(faults), "TMPDIR": scratch, "SHOTCRAFT_TEST_MARK": mark})
+    env["RAY_AUTH_MODE"] = "disabled"
+    args = [sys.executable, "-m", "shotcraft", "render", str(shot), "--executor", "ray"]
+    args += ["--jobs", "2", "--project", str(project), "--cache", str(cache_dir)]
+    p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(faults.glob("drawing-ctl-*")) and time.monotonic() < deadline:
+            assert p.poll() is None, p.communicate()[1]
+            time.sleep(0.1)
+        assert list(faults.glob("drawing-ctl-*")), "no segment started in 120 s"
+        time.sleep(1.0)  # mid-segment
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130, err
+        assert "interrupted" in err
+        assert {n: (folder / n).read_bytes() for n in before} == before
+        assert [n for n in os.listdir(folder) if n.startswith(".")] == []
+        assert [str(f) for f in project.rglob("*.part*")] == []
+        left = [str(f) for f in Path(scratch).rglob("shotcraft-*")]
+        assert left == []  # the segment tasks cleaned up as they stopped
+        deadline = time.monotonic() + 15
+        while _marked_processes(mark) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked_processes(mark) == []
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        for line in _marked_processes(mark):  # never leave a stray runtime to the next test
+            with contextlib.suppress(OSError):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -36,6 +36,7 @@ except ImportError:  # the message is tested through open()
     ray = None
 
 RETRIES = 3  # a unit whose worker dies (a node lost, a process killed) runs again
+CANCEL_GRACE = 5.0  # seconds a cancelled task has to stop by itself before it is killed
 
 
 def _layers(job: work.LayersJob) -> work.LayerBytes:
@@ -208,10 +209,18 @@ class RayRunner:
             raise RenderFailed(f"a Ray worker died {RETRIES + 1} times on one unit: {e}") from None
 
     def cancel(self, handles: list[Any]) -> None:
+        """Stop every unit: gently first (a KeyboardInterrupt in the task, which removes its
+        temporary files on the way out), then by force what is still running after
+        CANCEL_GRACE seconds. A running actor task is not interrupted (Ray keeps actors'
+        state whole): it ends with its actor, when the command's Ray or job goes."""
         assert ray is not None
         for h in handles:
-            try:
+            with contextlib.suppress(Exception):
+                ray.cancel(h)
+        if not handles:
+            return
+        with contextlib.suppress(Exception):
+            _, handles = ray.wait(handles, num_returns=len(handles), timeout=CANCEL_GRACE)
+        for h in handles:
+            with contextlib.suppress(Exception):  # an actor task cannot be forced
                 ray.cancel(h, force=True)
-            except Exception:  # an actor task: cancelled without force
-                with contextlib.suppress(Exception):
-                    ray.cancel(h)
