@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -247,6 +248,66 @@ def test_ray_model_layers_in_one_actor_that_keeps_the_model(
     clip = tmp_path / "ray" / "a" / "clip.mp4"
     # one process from the same cache: the same layers, the same frames
     assert decoded(clip) == decoded(single_process(shots[0], tmp_path, cache_dir, 1))
+
+
+HARMONIZED_SHOT = MODEL_SHOT.replace('preset = "preview"', 'preset = "final"').replace(
+    "strength = 0.5", "strength = 0.5\nevery = 4"
+)
+
+
+def _harmonized_split(
+    shot: Path, tmp_path: Path, cache_dir: Path, spec: ExecutorSpec, name: str
+) -> dict:
+    """Render a harmonized shot (24 frames, a key every 4th) in two segments on `spec`'s
+    workers; check its frames against a one-process render from a cache of its own, and
+    that a whole-shot pass over the split render's cache paints no key frame again."""
+    settings = Settings(project=tmp_path / name, cache_dir=cache_dir, segment_gops=1)
+    (result,) = render_shots([shot], settings, spec)
+    assert result.ran
+    clip = tmp_path / name / "h" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    assert [s["frames"] for s in report["segments"]] == [[0, 12], [12, 24]]
+    assert report["harmonize"]["repainted"] == list(range(0, 24, 4))
+    assert report["denoiser_calls"] == 2 + 2 + 6  # plate, sprite (2 steps), 6 keys (1 each)
+    assert report["coherence"]["pairs_sampled"] >= 4
+    fresh = tmp_path / f"{name}-fresh-cache"
+    fresh.mkdir()
+    for f in cache_dir.glob("calibration*.json"):  # the same rates: the same plan
+        shutil.copy(f, fresh / f.name)
+    one = single_process(shot, tmp_path / f"{name}-one", fresh, segment_gops=1)
+    assert decoded(clip) == decoded(one)
+    # the key frames are in the split render's cache: a one-process pass paints none
+    again = Settings(project=tmp_path / f"{name}-again", cache_dir=cache_dir, segment_gops=1)
+    Pipeline(load_context(shot, again), again).render()
+    whole = json.loads((tmp_path / f"{name}-again" / "h" / "render.json").read_text())
+    assert whole["harmonize"]["from_cache"] == 6 and whole["denoiser_calls"] == 0
+    assert decoded(tmp_path / f"{name}-again" / "h" / "clip.mp4") == decoded(one)
+    return report
+
+
+@pytest.mark.diffusion
+def test_jobs_2_paints_key_frames_first_and_splits_a_harmonized_shot(
+    write_shot: Callable[..., Path], tiny_model: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    shot = write_shot(HARMONIZED_SHOT.format(model=tiny_model, sid="h"), "h.toml")
+    report = _harmonized_split(shot, tmp_path, cache_dir, ExecutorSpec("local", 2), "jobs")
+    assert report["executor"] == "local"
+
+
+@pytest.mark.diffusion
+def test_ray_paints_key_frames_on_the_model_actor_and_splits_a_harmonized_shot(
+    ray_cluster: object,
+    write_shot: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    shot = write_shot(HARMONIZED_SHOT.format(model=tiny_model, sid="h"), "h.toml")
+    report = _harmonized_split(shot, tmp_path, cache_dir, ExecutorSpec("ray"), "ray")
+    assert report["executor"] == "ray"
+    # the key frames were painted by the actor that painted the layers, not by a segment
+    assert report["harmonize"]["workers"] == [report["layers_worker"]]
+    assert report["layers_worker"] not in {s["worker"] for s in report["segments"]}
 
 
 def test_ctrl_c_cancels_the_workers_and_exits_130(

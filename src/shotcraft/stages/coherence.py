@@ -21,11 +21,14 @@ class Coherence:
     SCALE = 8
     STRIDE = 4
 
-    def __init__(self, motion: MotionTrack, size: tuple[int, int], plate: tuple[int, int]):
+    def __init__(
+        self, motion: MotionTrack, size: tuple[int, int], plate: tuple[int, int], start: int = 0
+    ):
+        """`start`: the shot's frame the first `add` is (a segment's figures; see `merged`)."""
         self.motion, self.size, self.plate = motion, size, plate
         self.small = (max(1, size[0] // self.SCALE), max(1, size[1] // self.SCALE))
         self.prev: np.ndarray | None = None
-        self.i = 0
+        self.i = start
         self.pairs = 0
         self.warp_sum = 0.0
         self.diff_sum = 0.0
@@ -57,10 +60,21 @@ class Coherence:
             self.pairs += 1
             self.prev = None
 
+    def sums(self) -> tuple[float, float, int]:
+        return (self.warp_sum, self.diff_sum, self.pairs)
+
     def report(self) -> dict[str, float]:
-        pairs = max(1, self.pairs)
+        return self.merged([self.sums()])
+
+    @staticmethod
+    def merged(parts: list[tuple[float, float, int]]) -> dict[str, float]:
+        """The figures of a shot made in segments, from each segment's sums. A pair that
+        straddles two segments is not sampled (each segment starts on its own)."""
+        warp_sum, diff_sum = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        n = sum(p[2] for p in parts)
+        pairs = max(1, n)
         return {
-            "warping_error": round(self.warp_sum / pairs, 4),
-            "temporal_flicker": round(1.0 - self.diff_sum / pairs / 255.0, 6),
-            "pairs_sampled": self.pairs,
+            "warping_error": round(warp_sum / pairs, 4),
+            "temporal_flicker": round(1.0 - diff_sum / pairs / 255.0, 6),
+            "pairs_sampled": n,
         }

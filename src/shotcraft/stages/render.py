@@ -102,7 +102,7 @@ def render_clip(
     coherence = Coherence(motion, size, lp.plate_size) if painted else None
     harmonizer = None
     frames: Iterator[np.ndarray]
-    if preset.harmonize and painter is not None:
+    if harmonized(ctx, backend) and painter is not None:
         harmonizer = Harmonizer(
             painter,
             settings.cache,
@@ -199,12 +199,18 @@ def clip_report(
 
 def splittable(ctx: ShotContext, backend: Backend) -> bool:
     """Whether a shot's segments can be drawn apart: nothing carries from frame to frame (a
-    harmonize correction, a video model's chunks), so any worker can start anywhere."""
+    video model's chunks), so any worker can start anywhere. A harmonized shot can: its key
+    frames are painted first, and a segment carries corrections from the keys around it."""
     if ctx.shot.video is not None:
         return False
     if not isinstance(backend, ModelBackend):
         return True
-    return not ctx.preset.harmonize and not backend.has_video_pass
+    return not backend.has_video_pass
+
+
+def harmonized(ctx: ShotContext, backend: Backend) -> bool:
+    """Whether render repaints key frames (and carries their corrections)."""
+    return bool(ctx.preset.harmonize) and isinstance(backend, ModelBackend)
 
 
 def clip_segments(ctx: ShotContext, settings: Settings, motion: MotionTrack) -> tuple[Segment, ...]:
