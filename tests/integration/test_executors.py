@@ -341,6 +341,24 @@ def test_ctrl_c_cancels_the_workers_and_exits_130(
     assert [n for n in os.listdir(folder) if n.startswith(".")] == []
 
 
+def test_fit_budget_with_jobs_fits_in_the_driver_then_splits(
+    cli: Callable[..., object], long_shot: Callable[..., Path], project: Path
+) -> None:
+    shot = long_shot(size=(640, 384))
+    plain = json.loads(cli("sketch", "--json", shot).stdout)["estimate"]  # type: ignore[attr-defined]
+    budget = plain["high"] * 0.7  # --fit-budget fits the estimate's high end
+    r = cli("render", shot, "--jobs", "2", "--fit-budget", f"{budget:.3f}")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "changed" in r.output  # type: ignore[attr-defined]
+    rep = json.loads((project / "walker" / "render.json").read_text())
+    assert rep["executor"] == "local" and rep["fit_budget"]["changes"]
+    assert len(rep["segments"]) == 2  # fitted here, drawn in the workers
+    assert rep["estimate"]["high"] <= budget
+    assert probe(project / "walker" / "clip.mp4").size[0] < 640  # a lower scale: fitted
+    again = cli("render", shot, "--jobs", "2", "--fit-budget", f"{budget:.3f}")
+    assert "up to date" in again.output  # type: ignore[attr-defined]
+
+
 def test_compose_render_missing_with_jobs(
     cli: Callable[..., object], long_shot: Callable[..., Path], tmp_path: Path, project: Path
 ) -> None:

@@ -143,11 +143,18 @@ def render_shots(
     spec: ExecutorSpec,
     budget: float | None = None,
     previews: bool | None = None,
+    fit_budget: float | None = None,
 ) -> list[StageResult]:
-    """Render every shot, their units spread over the executor's workers; results in order."""
+    """Render every shot, their units spread over the executor's workers; results in order.
+    `fit_budget` fits each shot's settings here, before anything is handed out (to the
+    one-process estimate: parallel workers only make the render come in under it)."""
     # 1. Plan every shot: refusals (over budget, bad files) before any frame is drawn.
     pipelines = [Pipeline(load_context(Path(f), settings), settings) for f in shot_files]
-    planned = [p.plan_render(budget, previews) for p in pipelines]
+    planned = [p.plan_render(budget, previews, fit_budget, render_here=False) for p in pipelines]
+    pipelines = [
+        w.pipeline if isinstance(w, RenderWork) and w.pipeline is not None else p
+        for p, w in zip(pipelines, planned, strict=True)
+    ]
     results: list[StageResult | None] = [w if isinstance(w, StageResult) else None for w in planned]
     todo = {
         i: _Shot(p, w)
@@ -163,6 +170,7 @@ def render_shots(
         for shot in todo.values():
             p, w = shot.pipeline, shot.work
             n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
+            n = n if splittable(p.ctx, w.backend) else 1  # a video-model shot: one unit
             shot.parallel = critical_path(w.estimate, n, workers, start_ray)
             if not shot.parallel.pays:
                 settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
