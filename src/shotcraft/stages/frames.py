@@ -139,18 +139,21 @@ def encode_segments(
                             each(frame)
                         if advance is not None:
                             advance(1)
-                except BaseException:
+                    if writer.frames != seg.frames:
+                        raise RenderFailed(
+                            f"{path}: {writer.frames} frames drawn for frames "
+                            f"{seg.start}..{seg.end - 1}"
+                        )
+                    if closing is not None:
+                        seconds.append(closing.wait())
+                        closing = None
+                except BaseException:  # a Ctrl-C included: this writer is no one else's
                     writer.abort()
                     raise
-                if writer.frames != seg.frames:
-                    writer.abort()
-                    raise RenderFailed(
-                        f"{path}: {writer.frames} frames drawn for frames "
-                        f"{seg.start}..{seg.end - 1}"
-                    )
-                if closing is not None:
-                    seconds.append(closing.wait())
+                # handed over before its thread starts: a Ctrl-C while it starts still
+                # finds it in `closing`, and the scratch folder is removed only after it
                 closing = _Closing(writer, t0)
+                closing.start()
                 parts.append(part)
             if closing is not None:
                 seconds.append(closing.wait())
@@ -171,6 +174,8 @@ class _Closing:
         self.done = 0.0
         self._writer = writer
         self._thread = threading.Thread(target=self._run, name="shotcraft-segment-close")
+
+    def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
@@ -181,6 +186,11 @@ class _Closing:
         self.done = time.perf_counter()
 
     def wait(self, raise_error: bool = True) -> float:
+        if self._thread.ident is None:  # interrupted before its thread began: undo it here
+            self._writer.abort()
+            if raise_error:
+                raise RenderFailed(f"{self._writer.path.name}: never finished")
+            return 0.0
         self._thread.join()
         if self.error is not None and raise_error:
             raise self.error
