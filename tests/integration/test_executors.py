@@ -446,7 +446,11 @@ def test_ctrl_c_with_executor_ray_cancels_its_tasks_and_exits_130(
     env["RAY_AUTH_MODE"] = "disabled"
     args = [sys.executable, "-m", "shotcraft", "render", str(shot), "--executor", "ray"]
     args += ["--jobs", "2", "--project", str(project), "--cache", str(cache_dir)]
-    p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    cwd = tmp_path / "cwd"  # where the command and its Ray's workers run: nothing lands here
+    cwd.mkdir()
+    p = subprocess.Popen(
+        args, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True, cwd=cwd
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(faults.glob("drawing-ctl-*")) and time.monotonic() < deadline:
@@ -463,6 +467,8 @@ def test_ctrl_c_with_executor_ray_cancels_its_tasks_and_exits_130(
         assert [str(f) for f in project.rglob("*.part*")] == []
         left = [str(f) for f in Path(scratch).rglob("shotcraft-*")]
         assert left == []  # the segment tasks cleaned up as they stopped
+        assert [str(f) for f in Path(scratch).rglob("*.part*")] == []
+        assert list(cwd.iterdir()) == []
         deadline = time.monotonic() + 15
         while _marked_processes(mark) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -139,10 +139,11 @@ class VideoWriter:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._threaded = threaded
-        self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
+        self._tmp = self.path  # in memory: no file of its own (never created, never removed)
         if buffer is not None:
             self._container = av.open(buffer, "w", format=container_format(self.path))
         else:
+            self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
             try:
                 with writing(self.path):
                     self._container = av.open(
