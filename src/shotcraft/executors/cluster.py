@@ -36,7 +36,6 @@ except ImportError:  # the message is tested through open()
     ray = None
 
 RETRIES = 3  # a unit whose worker dies (a node lost, a process killed) runs again
-CANCEL_GRACE = 5.0  # seconds a cancelled task has to stop by itself before it is killed
 
 
 def _layers(job: work.LayersJob) -> work.LayerBytes:
@@ -107,6 +106,7 @@ class RayRunner:
         assert ray is not None
         self.settings = settings
         self.startup_seconds = started_seconds  # 0 when a running cluster was joined
+        self.owns_runtime = started_seconds > 0.0
         self._driver_node = ray.get_runtime_context().get_node_id()
         self._actors: dict[tuple[Any, str, int], Any] = {}
         # Segments go round the nodes, a slot per CPU. (SPREAD alone leaves short tasks on
@@ -226,18 +226,16 @@ class RayRunner:
             raise RenderFailed(f"a Ray worker died {RETRIES + 1} times on one unit: {e}") from None
 
     def cancel(self, handles: list[Any]) -> None:
-        """Stop every unit: gently first (a KeyboardInterrupt in the task, which removes its
-        temporary files on the way out), then by force what is still running after
-        CANCEL_GRACE seconds. A running actor task is not interrupted (Ray keeps actors'
-        state whole): it ends with its actor, when the command's Ray or job goes."""
+        """Stop every unit. A runtime this command started is about to be shut down, which
+        ends its tasks and actors (segment tasks keep nothing on disk, so nothing is left).
+        Cancelling there as well once made the pinned Ray abort the driver (exit 1,
+        task_manager.cc "Tried to complete task that was not pending"), likely a race with
+        tasks that a terminal's Ctrl-C had already stopped. On a joined cluster the tasks are
+        cancelled (a KeyboardInterrupt in each); a running actor task is not interrupted
+        (Ray keeps actors' state whole) and ends with the job."""
         assert ray is not None
+        if self.owns_runtime:
+            return
         for h in handles:
             with contextlib.suppress(Exception):
                 ray.cancel(h)
-        if not handles:
-            return
-        with contextlib.suppress(Exception):
-            _, handles = ray.wait(handles, num_returns=len(handles), timeout=CANCEL_GRACE)
-        for h in handles:
-            with contextlib.suppress(Exception):  # an actor task cannot be forced
-                ray.cancel(h, force=True)
