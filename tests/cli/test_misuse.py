@@ -447,3 +447,28 @@ def test_leftovers_of_killed_runs_are_removed_by_the_next_run(
 
         shutil.rmtree(scratch_live, ignore_errors=True)
         shutil.rmtree(scratch_dead, ignore_errors=True)
+
+
+def test_a_ctrl_c_python_drops_in_a_weakref_callback_is_delivered_again() -> None:
+    """Python prints and drops a KeyboardInterrupt raised in a weakref callback (where a
+    Ctrl-C can land while threads are freed); the CLI's hook sends SIGINT again."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, time, weakref
+from shotcraft.cli import _ctrl_c_again
+sys.unraisablehook = _ctrl_c_again(sys.unraisablehook)
+class A: pass
+a = A()
+def cb(_): raise KeyboardInterrupt
+r = weakref.ref(a, cb)
+try:
+    del a
+    time.sleep(5)
+    print("lost")
+except KeyboardInterrupt:
+    print("delivered")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "delivered", r.stderr

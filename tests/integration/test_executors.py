@@ -4,8 +4,10 @@ very frames of a single-process render; a worker killed mid-segment is retried b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -248,6 +250,66 @@ def test_ray_model_layers_in_one_actor_that_keeps_the_model(
     assert decoded(clip) == decoded(single_process(shots[0], tmp_path, cache_dir, 1))
 
 
+HARMONIZED_SHOT = MODEL_SHOT.replace('preset = "preview"', 'preset = "final"').replace(
+    "strength = 0.5", "strength = 0.5\nevery = 4"
+)
+
+
+def _harmonized_split(
+    shot: Path, tmp_path: Path, cache_dir: Path, spec: ExecutorSpec, name: str
+) -> dict:
+    """Render a harmonized shot (24 frames, a key every 4th) in two segments on `spec`'s
+    workers; check its frames against a one-process render from a cache of its own, and
+    that a whole-shot pass over the split render's cache paints no key frame again."""
+    settings = Settings(project=tmp_path / name, cache_dir=cache_dir, segment_gops=1)
+    (result,) = render_shots([shot], settings, spec)
+    assert result.ran
+    clip = tmp_path / name / "h" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    assert [s["frames"] for s in report["segments"]] == [[0, 12], [12, 24]]
+    assert report["harmonize"]["repainted"] == list(range(0, 24, 4))
+    assert report["denoiser_calls"] == 2 + 2 + 6  # plate, sprite (2 steps), 6 keys (1 each)
+    assert report["coherence"]["pairs_sampled"] >= 4
+    fresh = tmp_path / f"{name}-fresh-cache"
+    fresh.mkdir()
+    for f in cache_dir.glob("calibration*.json"):  # the same rates: the same plan
+        shutil.copy(f, fresh / f.name)
+    one = single_process(shot, tmp_path / f"{name}-one", fresh, segment_gops=1)
+    assert decoded(clip) == decoded(one)
+    # the key frames are in the split render's cache: a one-process pass paints none
+    again = Settings(project=tmp_path / f"{name}-again", cache_dir=cache_dir, segment_gops=1)
+    Pipeline(load_context(shot, again), again).render()
+    whole = json.loads((tmp_path / f"{name}-again" / "h" / "render.json").read_text())
+    assert whole["harmonize"]["from_cache"] == 6 and whole["denoiser_calls"] == 0
+    assert decoded(tmp_path / f"{name}-again" / "h" / "clip.mp4") == decoded(one)
+    return report
+
+
+@pytest.mark.diffusion
+def test_jobs_2_paints_key_frames_first_and_splits_a_harmonized_shot(
+    write_shot: Callable[..., Path], tiny_model: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    shot = write_shot(HARMONIZED_SHOT.format(model=tiny_model, sid="h"), "h.toml")
+    report = _harmonized_split(shot, tmp_path, cache_dir, ExecutorSpec("local", 2), "jobs")
+    assert report["executor"] == "local"
+
+
+@pytest.mark.diffusion
+def test_ray_paints_key_frames_on_the_model_actor_and_splits_a_harmonized_shot(
+    ray_cluster: object,
+    write_shot: Callable[..., Path],
+    tiny_model: Path,
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    shot = write_shot(HARMONIZED_SHOT.format(model=tiny_model, sid="h"), "h.toml")
+    report = _harmonized_split(shot, tmp_path, cache_dir, ExecutorSpec("ray"), "ray")
+    assert report["executor"] == "ray"
+    # the key frames were painted by the actor that painted the layers, not by a segment
+    assert report["harmonize"]["workers"] == [report["layers_worker"]]
+    assert report["layers_worker"] not in {s["worker"] for s in report["segments"]}
+
+
 def test_ctrl_c_cancels_the_workers_and_exits_130(
     write_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -279,6 +341,24 @@ def test_ctrl_c_cancels_the_workers_and_exits_130(
     assert [n for n in os.listdir(folder) if n.startswith(".")] == []
 
 
+def test_fit_budget_with_jobs_fits_in_the_driver_then_splits(
+    cli: Callable[..., object], long_shot: Callable[..., Path], project: Path
+) -> None:
+    shot = long_shot(size=(640, 384))
+    plain = json.loads(cli("sketch", "--json", shot).stdout)["estimate"]  # type: ignore[attr-defined]
+    budget = plain["high"] * 0.7  # --fit-budget fits the estimate's high end
+    r = cli("render", shot, "--jobs", "2", "--fit-budget", f"{budget:.3f}")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    assert "changed" in r.output  # type: ignore[attr-defined]
+    rep = json.loads((project / "walker" / "render.json").read_text())
+    assert rep["executor"] == "local" and rep["fit_budget"]["changes"]
+    assert len(rep["segments"]) == 2  # fitted here, drawn in the workers
+    assert rep["estimate"]["high"] <= budget
+    assert probe(project / "walker" / "clip.mp4").size[0] < 640  # a lower scale: fitted
+    again = cli("render", shot, "--jobs", "2", "--fit-budget", f"{budget:.3f}")
+    assert "up to date" in again.output  # type: ignore[attr-defined]
+
+
 def test_compose_render_missing_with_jobs(
     cli: Callable[..., object], long_shot: Callable[..., Path], tmp_path: Path, project: Path
 ) -> None:
@@ -305,3 +385,99 @@ def test_critical_path_halves_a_long_shot_on_two_workers() -> None:
     assert ray.seconds > two.seconds + 5  # a Ray runtime started for the command costs
     short = RenderEstimate(0.5, 12, 0.02, 0, 2, {"frames": 0.4, "overhead": 0.1})
     assert not critical_path(short, segments=1, workers=2).pays
+
+
+def _marked_processes(mark: str) -> list[str]:
+    """Live processes whose environment holds `mark` (a command's own Ray inherits it)."""
+    import os
+
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+            if mark.encode() not in env:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # a zombie holds nothing
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {cmd}")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_ctrl_c_with_executor_ray_cancels_its_tasks_and_exits_130(
+    write_shot: Callable[..., Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    """Ctrl-C at a terminal reaches the whole process group: the command, the Ray it started
+    for itself and that Ray's workers. Exit 130; the clip of an earlier render is untouched;
+    no half file, no scratch folder, no Ray process left behind."""
+    pytest.importorskip("ray")
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import uuid
+
+    project = tmp_path / "build"
+    shot = write_shot(LONG_SHOT.format(sid="ctl", color="#c8553d"), "ctl.toml")
+    s = Settings(project=project, cache_dir=cache_dir)
+    Pipeline(load_context(shot, s), s).render()  # the earlier render, in this process
+    folder = project / "ctl"
+    before = {n: (folder / n).read_bytes() for n in ("clip.mp4", "render.json")}
+    # the shot changed: 40 s at 640x384, 24 fps, well over 10 s of work for two tasks here
+    text = LONG_SHOT.format(sid="ctl", color="#c8553d").replace("6.0", "40.0")
+    write_shot(text.replace("[160, 96]", "[640, 384]").replace("fps = 12", "fps = 24"), "ctl.toml")
+
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    scratch = tempfile.mkdtemp(prefix="sc-", dir="/tmp")  # short: Ray's sockets live in it
+    mark = f"shotcraft-test-{uuid.uuid4().hex}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update({FAULT_DIR_ENV: str(faults), "TMPDIR": scratch, "SHOTCRAFT_TEST_MARK": mark})
+    env["RAY_AUTH_MODE"] = "disabled"
+    args = [sys.executable, "-m", "shotcraft", "render", str(shot), "--executor", "ray"]
+    args += ["--jobs", "2", "--project", str(project), "--cache", str(cache_dir)]
+    cwd = tmp_path / "cwd"  # where the command and its Ray's workers run: nothing lands here
+    cwd.mkdir()
+    p = subprocess.Popen(
+        args, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True, cwd=cwd
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(faults.glob("drawing-ctl-*")) and time.monotonic() < deadline:
+            assert p.poll() is None, p.communicate()[1]
+            time.sleep(0.1)
+        assert list(faults.glob("drawing-ctl-*")), "no segment started in 120 s"
+        time.sleep(1.0)  # mid-segment
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130, err
+        assert "interrupted" in err
+        assert {n: (folder / n).read_bytes() for n in before} == before
+        assert [n for n in os.listdir(folder) if n.startswith(".")] == []
+        assert [str(f) for f in project.rglob("*.part*")] == []
+        left = [str(f) for f in Path(scratch).rglob("shotcraft-*")]
+        assert left == []  # the segment tasks cleaned up as they stopped
+        assert [str(f) for f in Path(scratch).rglob("*.part*")] == []
+        assert list(cwd.iterdir()) == []
+        deadline = time.monotonic() + 15
+        while _marked_processes(mark) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked_processes(mark) == []
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        for line in _marked_processes(mark):  # never leave a stray runtime to the next test
+            with contextlib.suppress(OSError):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)

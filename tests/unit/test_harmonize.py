@@ -151,3 +151,36 @@ def test_a_subjects_correction_follows_it_as_it_turns_grows_and_faces_about() ->
     m = subject_motion(a, t, size)
     for q in [(0.0, 0.0), (0.2, -0.5), (-0.1, -0.9), (0.25, -0.3)]:
         assert np.allclose(m @ _point(t, q, size), _point(a, q, size), atol=1e-6)
+
+
+def test_any_range_of_a_harmonized_shot_is_made_from_its_own_key_frames() -> None:
+    """A segment worker carries corrections from the key frames `keys_for` names, painted
+    elsewhere: its frames are the whole shot's frames there, to the bit."""
+    from shotcraft.stages.harmonize import Harmonizer, keys_for
+
+    cam = Camera((CameraKey(0.0), CameraKey(1.0, pan=(0.1, 0.0), zoom=1.1, ease="linear")))
+    comp, motion, plate = _setup(cam)
+
+    def painted(k: int, composite: np.ndarray) -> np.ndarray:  # a stand-in model, per key
+        return np.clip(composite * 0.8 + 20 + k, 0, 255).astype(np.uint8)
+
+    h = Harmonizer(None, None, comp, motion, plate, 5, "p", 1)
+    whole = list(h.frames(painted=painted))
+    assert h.keys() == [0, 5, 10] and len(whole) == 12
+    for start, end in [(0, 4), (4, 8), (8, 12), (5, 6), (3, 11)]:
+        asked: list[int] = []
+        needed = keys_for(h.keys(), start, end)
+
+        def only(
+            k: int, composite: np.ndarray, needed: list[int] = needed, asked: list[int] = asked
+        ) -> np.ndarray:
+            assert k in needed, (k, needed)
+            asked.append(k)
+            return painted(k, composite)
+
+        part = list(h.frames(start, end, only))
+        assert all(np.array_equal(a, b) for a, b in zip(part, whole[start:end], strict=True))
+        assert sorted(asked) == needed
+    assert keys_for([0, 5, 10], 0, 5) == [0, 5] and keys_for([0, 5, 10], 0, 6) == [0, 5]
+    assert keys_for([0, 5, 10], 0, 7) == [0, 5, 10]
+    assert keys_for([0, 5, 10], 10, 12) == [10] and keys_for([0, 5, 10], 5, 6) == [5]

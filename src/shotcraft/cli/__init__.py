@@ -1,6 +1,8 @@
 """The command line: a thin Typer layer over shotcraft.stages."""
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 # numpy's OpenBLAS starts a thread per core at its first matrix call, and those threads spin
 # for a while after each one. shotcraft only ever solves 3x3 matrices with it; its parallel
@@ -15,6 +17,7 @@ def main() -> None:
     import signal
     import sys
 
+    sys.unraisablehook = _ctrl_c_again(sys.unraisablehook)
     try:
         from shotcraft.cli.app import main as run
 
@@ -34,3 +37,20 @@ def main() -> None:
             pass
         # not sys.exit: a Ctrl-C during the interpreter's own shutdown would be a traceback
         os._exit(130)
+
+
+def _ctrl_c_again(default: Callable[[Any], object]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that does not lose a Ctrl-C: one that lands while Python
+    runs a finalizer or a weakref callback is printed and dropped there, and the command
+    would go on to the end. This sends it again, a moment later, to the main thread's
+    ordinary code."""
+    import signal
+    import threading
+
+    def hook(u: Any) -> None:
+        if isinstance(getattr(u, "exc_value", None), KeyboardInterrupt):
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        default(u)
+
+    return hook

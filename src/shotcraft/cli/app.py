@@ -308,10 +308,6 @@ def render(
 
         raise UsageError("give --budget (refuses) or --fit-budget (fits), not both")
     spec = _executor(jobs, executor, address)
-    if spec.parallel and fit_budget is not None:
-        from shotcraft.errors import UsageError
-
-        raise UsageError("--fit-budget renders in this process: leave out --jobs and --executor")
     if watch:
         # each re-render says what it will cost first; --budget refuses it (and waits)
         _watch(
@@ -333,7 +329,7 @@ def render(
     else:
         from shotcraft.executors.run import render_shots
 
-        results = render_shots(shots, settings, spec, budget, previews)
+        results = render_shots(shots, settings, spec, budget, previews, fit_budget)
         _report(results, out)
     if open_:
         _open("render", shots, settings, out)

@@ -59,6 +59,12 @@ class ModelWorker:
     def layers(self, job: work.LayersJob, model: ModelSpec, device: str) -> work.LayerBytes:
         return work.make_layers(job, self.pool.get(model, device))
 
+    def key(
+        self, job: work.KeyJob, layers: work.LayerBytes, model: ModelSpec, device: str
+    ) -> work.KeyDone:
+        """One harmonize key frame painted here (into this node's cache, and returned)."""
+        return work.paint_key(job, layers, self.pool.get(model, device))
+
     def whole(self, shot: Shot, preset: Preset, pick: int, estimate: Any, device: str) -> WholeDone:
         """A shot rendered here as one unit (harmonize, a video model): its clip's bytes."""
         from shotcraft.executors.run import WholeDone
@@ -100,8 +106,9 @@ class RayRunner:
         assert ray is not None
         self.settings = settings
         self.startup_seconds = started_seconds  # 0 when a running cluster was joined
+        self.owns_runtime = started_seconds > 0.0
         self._driver_node = ray.get_runtime_context().get_node_id()
-        self._actors: dict[tuple[Any, str], Any] = {}
+        self._actors: dict[tuple[Any, str, int], Any] = {}
         # Segments go round the nodes, a slot per CPU. (SPREAD alone leaves short tasks on
         # the first worker leased: it is free again before a second lease is granted.)
         self._slots = [
@@ -111,6 +118,7 @@ class RayRunner:
             for _ in range(int(n.get("Resources", {}).get("CPU", 0)))
         ]
         self._placed = 0
+        self._keys = 0  # key frames handed out (round the model actors)
         self._layers = ray.remote(num_cpus=1, max_retries=RETRIES)(_layers)
         self._segment = ray.remote(num_cpus=1, max_retries=RETRIES)(_segment)
 
@@ -157,17 +165,27 @@ class RayRunner:
         )
         return self._layers.options(scheduling_strategy=near).remote(job)
 
-    def _actor(self, model: Any, device: str) -> Any:
+    def _actor(self, model: Any, device: str, slot: int = 0) -> Any:
+        """The actor that keeps `model` loaded; with `slot`, one of several: a model on GPUs
+        gets an actor per GPU of the cluster for its key frames (on CPU, one: an actor
+        holds a CPU the segments would otherwise use)."""
         assert ray is not None
-        key = (model, device)
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        wants_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+        slot %= max(1, gpus) if wants_gpu else 1
+        key = (model, device, slot)
         if key not in self._actors:
-            gpus = ray.cluster_resources().get("GPU", 0)
-            wants_gpu = device == "cuda" or (device == "auto" and gpus > 0)
             actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(ModelWorker)
             self._actors[key] = actor.options(num_cpus=1, num_gpus=1 if wants_gpu else 0).remote(
                 str(self.settings.cache.root), self.settings.segment_gops
             )
         return self._actors[key]
+
+    def key(self, job: work.KeyJob, layers: Any, pipeline: Pipeline) -> Any:
+        """A key frame on a model actor, round the actors (`layers`: a ref or the value)."""
+        model, device = pipeline.ctx.shot.model, self.settings.device
+        self._keys += 1
+        return self._actor(model, device, self._keys).key.remote(job, layers, model, device)
 
     def model_layers(self, job: work.LayersJob, pipeline: Pipeline) -> Any:
         device = self.settings.device
@@ -208,10 +226,16 @@ class RayRunner:
             raise RenderFailed(f"a Ray worker died {RETRIES + 1} times on one unit: {e}") from None
 
     def cancel(self, handles: list[Any]) -> None:
+        """Stop every unit. A runtime this command started is about to be shut down, which
+        ends its tasks and actors (segment tasks keep nothing on disk, so nothing is left).
+        Cancelling there as well once made the pinned Ray abort the driver (exit 1,
+        task_manager.cc "Tried to complete task that was not pending"), likely a race with
+        tasks that a terminal's Ctrl-C had already stopped. On a joined cluster the tasks are
+        cancelled (a KeyboardInterrupt in each); a running actor task is not interrupted
+        (Ray keeps actors' state whole) and ends with the job."""
         assert ray is not None
+        if self.owns_runtime:
+            return
         for h in handles:
-            try:
-                ray.cancel(h, force=True)
-            except Exception:  # an actor task: cancelled without force
-                with contextlib.suppress(Exception):
-                    ray.cancel(h)
+            with contextlib.suppress(Exception):
+                ray.cancel(h)

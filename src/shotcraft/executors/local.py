@@ -42,8 +42,8 @@ def _done(value: Any) -> Future[Any]:
 
 
 class LocalRunner:
-    """Units in a pool of worker processes. Model work (a model's layers, a harmonized or
-    video-model shot) runs in this process instead: one model load, one GPU."""
+    """Units in a pool of worker processes. Model work (a model's layers, harmonize key
+    frames, a video-model shot) runs in this process instead: one model load, one GPU."""
 
     name = "local"
     passes_handles = False
@@ -92,6 +92,11 @@ class LocalRunner:
 
     def model_layers(self, job: work.LayersJob, pipeline: Pipeline) -> Future[work.LayerBytes]:
         return _done(work.make_layers(job, pipeline.backend))
+
+    def key(
+        self, job: work.KeyJob, layers: work.LayerBytes, pipeline: Pipeline
+    ) -> Future[work.KeyDone]:
+        return _done(work.paint_key(job, layers, pipeline.backend))
 
     def segment(self, job: work.SegmentJob, layers: work.LayerBytes) -> Future[work.SegmentDone]:
         return self.pool.submit(work.render_segment, job, layers)

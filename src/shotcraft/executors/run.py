@@ -4,7 +4,9 @@ Every shot is planned here first (up-to-date check, budget, layout and motion fi
 refusal comes before any work. Then each shot's layers are one unit and each of its segments
 another, handed to a `Runner` (worker processes, or Ray); the driver collects the segments as
 they finish, splices each shot's clip when its last segment is in, and writes its reports.
-Shots whose frames carry state from one to the next (harmonize, a video model) are one unit.
+A harmonized shot's key frames are units of their own (model calls, on the model's actor or in
+this process), painted before its segments, which carry the corrections from them. Shots
+whose frames carry state from one to the next (a video model's chunks) are one unit.
 """
 
 from __future__ import annotations
@@ -21,14 +23,26 @@ from typing import Any, Protocol
 from shotcraft.backends.base import ModelBackend
 from shotcraft.errors import RenderFailed, UsageError
 from shotcraft.executors.segments import Segment, splice
-from shotcraft.executors.work import LayerBytes, LayersJob, SegmentDone, SegmentJob
+from shotcraft.executors.work import (
+    HarmonizeWork,
+    KeyDone,
+    KeyJob,
+    LayerBytes,
+    LayersJob,
+    SegmentDone,
+    SegmentJob,
+)
+from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, StageResult, load_context, render_size
+from shotcraft.stages.harmonize import key_frames, keys_for
 from shotcraft.stages.pipeline import Pipeline, RenderWork
 from shotcraft.stages.render import (
     clip_report,
     clip_segments,
     encoder_settings,
     execution_report,
+    harmonized,
+    model_prompt,
     render_clip,
     splittable,
 )
@@ -74,6 +88,11 @@ class Runner(Protocol):
 
     def model_layers(self, job: LayersJob, pipeline: Pipeline) -> Any: ...
 
+    def key(self, job: KeyJob, layers: Any, pipeline: Pipeline) -> Any:
+        """One harmonize key frame painted by the model (a KeyDone); `layers`: the layers'
+        handle where the runner passes handles, else their value."""
+        ...
+
     def segment(self, job: SegmentJob, layers: Any) -> Any: ...
 
     def whole(self, pipeline: Pipeline, work: RenderWork) -> Any:
@@ -113,6 +132,9 @@ class _Shot:
     t0: float = field(default_factory=time.perf_counter)
     t_layers: float = 0.0
     parallel: Any = None  # the ParallelEstimate, for render.json
+    key_frames: list[int] | None = None  # a harmonized shot's: painted before its segments
+    keys: dict[int, KeyDone] = field(default_factory=dict)
+    t_keys: float = 0.0
 
 
 def render_shots(
@@ -121,11 +143,18 @@ def render_shots(
     spec: ExecutorSpec,
     budget: float | None = None,
     previews: bool | None = None,
+    fit_budget: float | None = None,
 ) -> list[StageResult]:
-    """Render every shot, their units spread over the executor's workers; results in order."""
+    """Render every shot, their units spread over the executor's workers; results in order.
+    `fit_budget` fits each shot's settings here, before anything is handed out (to the
+    one-process estimate: parallel workers only make the render come in under it)."""
     # 1. Plan every shot: refusals (over budget, bad files) before any frame is drawn.
     pipelines = [Pipeline(load_context(Path(f), settings), settings) for f in shot_files]
-    planned = [p.plan_render(budget, previews) for p in pipelines]
+    planned = [p.plan_render(budget, previews, fit_budget, render_here=False) for p in pipelines]
+    pipelines = [
+        w.pipeline if isinstance(w, RenderWork) and w.pipeline is not None else p
+        for p, w in zip(pipelines, planned, strict=True)
+    ]
     results: list[StageResult | None] = [w if isinstance(w, StageResult) else None for w in planned]
     todo = {
         i: _Shot(p, w)
@@ -141,6 +170,7 @@ def render_shots(
         for shot in todo.values():
             p, w = shot.pipeline, shot.work
             n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
+            n = n if splittable(p.ctx, w.backend) else 1  # a video-model shot: one unit
             shot.parallel = critical_path(w.estimate, n, workers, start_ray)
             if not shot.parallel.pays:
                 settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
@@ -159,6 +189,7 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
     pending: dict[Any, tuple[str, int, Any]] = {}  # handle -> (kind, shot index, detail)
     threads = _threads(runner, workers)
     by_frame = getattr(runner, "frame_progress", False)
+    passes_handles = getattr(runner, "passes_handles", False)
     with settings.reporter.task(label, total) as advance:
         # 2. Hand out the units: layers first; a shot's segments once its layers are known.
         for i, shot in todo.items():
@@ -170,6 +201,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                 p.ctx.shot, p.layout(w.pick), p.layer_plan(w.pick), str(settings.cache.root)
             )
             shot.segments = clip_segments(p.ctx, settings, p.motion(w.pick))
+            if harmonized(p.ctx, w.backend):
+                shot.key_frames = key_frames(p.motion(w.pick), _every(w.backend))
             if isinstance(w.backend, ModelBackend):
                 h = runner.model_layers(job, p)
             else:
@@ -178,7 +211,7 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
             pending[h] = ("layers", i, None)
             # Segments depend on their layers: a runner that can pass a handle as an argument
             # (Ray) gets them now, so they start wherever the layers land
-            if getattr(runner, "passes_handles", False):
+            if passes_handles and shot.key_frames is None:
                 for seg in shot.segments:
                     pending[runner.segment(_segment_job(shot, seg, threads), h)] = (
                         "segment",
@@ -198,10 +231,27 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                     if kind == "layers":
                         shot.layers = value
                         shot.t_layers = time.perf_counter() - shot.t0
-                        if not getattr(runner, "passes_handles", False):
+                        if shot.key_frames is not None:  # key frames first, as tasks
+                            ref = shot.layers_handle if passes_handles else value
+                            for k in shot.key_frames:
+                                pending[runner.key(_key_job(shot, k), ref, shot.pipeline)] = (
+                                    "key",
+                                    i,
+                                    k,
+                                )
+                        elif not passes_handles:
                             for s in shot.segments:
                                 unit = _segment_job(shot, s, threads)
                                 pending[runner.segment(unit, value)] = ("segment", i, s)
+                    elif kind == "key":
+                        shot.keys[seg] = value
+                        _file_key(settings, value)
+                        if len(shot.keys) == len(shot.key_frames or ()):
+                            shot.t_keys = time.perf_counter() - shot.t0 - shot.t_layers
+                            for s in shot.segments:
+                                unit = _segment_job(shot, s, threads)
+                                layers = shot.layers_handle if passes_handles else shot.layers
+                                pending[runner.segment(unit, layers)] = ("segment", i, s)
                     elif kind == "segment":
                         shot.done[seg.index] = value
                         if not by_frame:
@@ -225,8 +275,46 @@ def _threads(runner: Runner, workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def _every(backend: Any) -> int | None:
+    return backend.model.every
+
+
+def _key_job(shot: _Shot, k: int) -> KeyJob:
+    p, w = shot.pipeline, shot.work
+    ctx = p.ctx
+    return KeyJob(
+        ctx.shot.id,
+        k,
+        p.motion(w.pick),
+        render_size(ctx.shot, ctx.preset),
+        ctx.preset.samples,
+        ctx.preset.shutter,
+        p.layer_plan(w.pick).plate_size,
+        _every(w.backend),
+        model_prompt(ctx.shot),
+        ctx.shot.seed,
+        str(p.settings.cache.root),
+    )
+
+
+def _file_key(settings: Settings, done: KeyDone) -> None:
+    """A key frame painted on another node goes in this machine's cache too, so a later
+    single-process render of the shot finds it (one folder for both: already there)."""
+    if not settings.cache.contains(done.spec):
+        settings.cache.get_or_make(done.spec, lambda: done.png, done.producer)
+
+
 def _segment_job(shot: _Shot, seg: Segment, threads: int) -> SegmentJob:
     ctx, w = shot.pipeline.ctx, shot.work
+    hw = None
+    if shot.key_frames is not None:
+        needed = keys_for(shot.key_frames, seg.start, seg.end)
+        hw = HarmonizeWork(
+            shot.pipeline.layer_plan(w.pick).plate_size,
+            _every(w.backend),
+            {k: shot.keys[k].png for k in needed},
+        )
+    painted = isinstance(w.backend, ModelBackend)
     return SegmentJob(
         ctx.shot.id,
         seg,
@@ -237,6 +325,8 @@ def _segment_job(shot: _Shot, seg: Segment, threads: int) -> SegmentJob:
         ctx.preset.shutter,
         encoder_settings(ctx),
         threads,
+        hw,
+        shot.pipeline.layer_plan(w.pick).plate_size if painted else None,
     )
 
 
@@ -258,23 +348,41 @@ def _finish_split(shot: _Shot, executor: str) -> None:
             f"{ctx.shot.id}: the segments hold {frames} frames, not {p.motion(w.pick).frames}"
         )
     ran_on = [d.worker for d in ordered]
+    keys = [shot.keys[k] for k in shot.key_frames or ()]
+    passes: dict[str, Any] = {}
+    if shot.key_frames is not None:
+        every = _every(w.backend)
+        passes["harmonize"] = {
+            "every": "auto" if every is None else every,
+            "key_frames": len(keys),
+            "from_cache": sum(d.hit for d in keys),
+            "repainted": [d.frame for d in keys if not d.hit],
+            "workers": sorted({d.worker for d in keys}),
+        }
+    sums = [d.coherence for d in ordered if d.coherence is not None]
+    if sums:
+        passes["coherence"] = Coherence.merged(sums)
+    seconds = {
+        "layers": shot.layers.seconds,
+        # from the layers (and key frames) being in to the clip being joined: the frames'
+        # critical path
+        "frames": time.perf_counter() - shot.t0 - shot.t_layers - shot.t_keys,
+        "splice": time.perf_counter() - t_frames,
+    }
+    if shot.key_frames is not None:
+        seconds["key_frames"] = shot.t_keys
     report = clip_report(
         ctx,
         w.backend,
         p.motion(w.pick),
         w.estimate,
         shot.layers.report,
-        {
-            "layers": shot.layers.seconds,
-            # from the layers being in to the clip being joined: the frames' critical path
-            "frames": time.perf_counter() - shot.t0 - shot.t_layers,
-            "splice": time.perf_counter() - t_frames,
-        },
-        shot.layers.denoiser_calls,
-        {},
+        seconds,
+        shot.layers.denoiser_calls + sum(d.denoiser_calls for d in keys),
+        passes,
         execution_report(
             executor,
-            [shot.layers.worker, *ran_on],
+            [shot.layers.worker, *(d.worker for d in keys), *ran_on],
             shot.segments,
             [d.seconds for d in ordered],
             ran_on,

@@ -9,11 +9,13 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from shotcraft.backends.base import Backend
 from shotcraft.executors.segments import Segment
@@ -24,7 +26,8 @@ from shotcraft.spec.model import Shot
 from shotcraft.stages.layers import LayerPlan
 
 # Tests only: a folder where a file `kill-<shot>-<segment>` makes the worker that draws that
-# segment kill itself halfway through, once (the file is claimed by renaming it).
+# segment kill itself halfway through, once (the file is claimed by renaming it). A worker
+# that starts a segment leaves `drawing-<shot>-<segment>` there (to interrupt it mid-work).
 FAULT_DIR_ENV = "SHOTCRAFT_FAULT_DIR"
 
 
@@ -118,6 +121,90 @@ def procedural_layers(job: LayersJob) -> LayerBytes:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyJob:
+    """Paint one harmonize key frame of a shot (a model call, through the cache)."""
+
+    shot_id: str
+    frame: int
+    motion: MotionTrack
+    size: tuple[int, int]
+    samples: int
+    shutter: float
+    plate_size: tuple[int, int]
+    every: int | None
+    prompt: str
+    seed: int
+    cache_root: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDone:
+    """A harmonized key frame as the cache holds it (PNG bytes), and how getting it went."""
+
+    shot_id: str
+    frame: int
+    png: bytes
+    hit: bool
+    spec: dict[str, Any]  # its cache key spec: the driver files it in its own cache too
+    producer: str
+    seconds: float
+    denoiser_calls: int
+    worker: str
+
+
+@dataclass(frozen=True, slots=True)
+class HarmonizeWork:
+    """What a segment of a harmonized shot needs besides its layers: the key frames its
+    frames are carried from (stages.harmonize.keys_for), already painted."""
+
+    plate_size: tuple[int, int]
+    every: int | None
+    keys: dict[int, bytes]  # key frame -> harmonized PNG
+
+
+def _compositor(layers: LayerBytes, size: tuple[int, int]) -> Any:
+    from shotcraft.draw.compositor import Compositor
+    from shotcraft.draw.plate import Plate
+    from shotcraft.stages.layers import from_png
+
+    plate = Plate.from_png(layers.plate, None if layers.parallax is None else list(layers.parallax))
+    sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
+    return Compositor(plate, size, sprites)
+
+
+def paint_key(job: KeyJob, layers: LayerBytes, backend: Any) -> KeyDone:
+    """One key frame: its composite, harmonized by the model unless the cache has it."""
+    from shotcraft.cache import Cache
+    from shotcraft.stages.harmonize import Harmonizer
+
+    t0, calls = time.perf_counter(), backend.denoiser_calls
+    h = Harmonizer(
+        backend,
+        Cache(Path(job.cache_root)),
+        _compositor(layers, job.size),
+        job.motion,
+        job.plate_size,
+        job.every,
+        job.prompt,
+        job.seed,
+        job.samples,
+        job.shutter,
+    )
+    png, hit, spec = h.paint(job.frame, h.composite(job.frame))
+    return KeyDone(
+        job.shot_id,
+        job.frame,
+        png,
+        hit,
+        spec,
+        f"{backend.name} {backend.version}",
+        time.perf_counter() - t0,
+        backend.denoiser_calls - calls,
+        worker_name(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SegmentJob:
     """Draw and encode frames [segment.start, segment.end) of a shot."""
 
@@ -130,6 +217,9 @@ class SegmentJob:
     shutter: float
     encoder: EncoderSettings
     threads: int  # drawing threads (the encoder's are fixed: segments.ENCODER_THREADS)
+    harmonize: HarmonizeWork | None = None  # a harmonized shot: corrections carried from keys
+    # a model-painted shot's plate size: its temporal figures are summed (render.json)
+    coherence_plate: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,28 +230,39 @@ class SegmentDone:
     seconds: float
     worker: str
     cpu_seconds: float = 0.0  # the worker process's CPU time for it, all threads
+    coherence: tuple[float, float, int] | None = None  # a painted shot's figures' sums
 
 
 def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
-    from shotcraft.draw.compositor import Compositor
-    from shotcraft.draw.plate import Plate
-    from shotcraft.stages.frames import drawn_frames, encode_segment
-    from shotcraft.stages.layers import from_png
+    from shotcraft.stages.coherence import Coherence
+    from shotcraft.stages.frames import drawn_frames, encode_segment_bytes
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     seg = job.segment
-    plate = Plate.from_png(layers.plate, None if layers.parallax is None else list(layers.parallax))
-    sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
-    comp = Compositor(plate, job.size, sprites)
-    frames = drawn_frames(
-        comp,
-        job.motion,
-        seg.frames,
-        job.samples,
-        job.shutter,
-        start=seg.start,
-        threads=job.threads or 2,
-    )
+    comp = _compositor(layers, job.size)
+    coherence = None
+    frames: Iterator[np.ndarray]
+    if job.harmonize is not None:
+        from shotcraft.stages.harmonize import Harmonizer, decode_key
+
+        hw = job.harmonize
+        h = Harmonizer(
+            None, None, comp, job.motion, hw.plate_size, hw.every, "", 0, job.samples, job.shutter
+        )
+        frames = h.frames(seg.start, seg.end, lambda k, _composite: decode_key(hw.keys[k]))
+    else:
+        frames = drawn_frames(
+            comp,
+            job.motion,
+            seg.frames,
+            job.samples,
+            job.shutter,
+            start=seg.start,
+            threads=job.threads or 2,
+        )
+    if job.coherence_plate is not None:
+        coherence = Coherence(job.motion, job.size, job.coherence_plate, start=seg.start)
+        frames = _observed(frames, coherence.add)
     fault, tell = _fault(job), _progress
     step = 0
 
@@ -174,12 +275,9 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
             tell.put(step)
             step = 0
 
-    with tempfile.TemporaryDirectory(prefix="shotcraft-segment-") as tmp:
-        path = Path(tmp) / seg.name
-        encode_segment(frames, path, seg, job.size, job.fps, job.encoder, advance)
-        if tell is not None and step:
-            tell.put(step)
-        data = path.read_bytes()
+    data, _ = encode_segment_bytes(frames, seg, job.size, job.fps, job.encoder, advance)
+    if tell is not None and step:
+        tell.put(step)
     return SegmentDone(
         job.shot_id,
         seg.index,
@@ -187,7 +285,14 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
         time.perf_counter() - t0,
         worker_name(),
         time.process_time() - cpu0,
+        None if coherence is None else coherence.sums(),
     )
+
+
+def _observed(frames: Iterator[np.ndarray], each: Any) -> Iterator[np.ndarray]:
+    for f in frames:
+        each(f)
+        yield f
 
 
 def _fault(job: SegmentJob) -> Any:
@@ -195,6 +300,7 @@ def _fault(job: SegmentJob) -> Any:
     folder = os.environ.get(FAULT_DIR_ENV)
     if not folder:
         return None
+    (Path(folder) / f"drawing-{job.shot_id}-{job.segment.index}").touch()
     armed = Path(folder) / f"kill-{job.shot_id}-{job.segment.index}"
     if not armed.exists():
         return None

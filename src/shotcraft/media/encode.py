@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import av
 
@@ -131,8 +131,12 @@ class VideoWriter:
         audio: AudioTrack | None = None,
         audio_duration: float = 0.0,
         threads: int = 0,
+        buffer: BinaryIO | None = None,
     ) -> None:
+        """`buffer`: encode into it instead of a file (nothing on disk to leave behind when the
+        process is killed); `path` then only names the container format."""
         self.path = Path(path)
+        self._buffer = buffer
         self.size = size
         self.fps = fps
         self.settings = settings
@@ -140,13 +144,19 @@ class VideoWriter:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._error: BaseException | None = None
         self._threaded = threaded
-        self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
-        try:
-            with writing(self.path):
-                self._container = av.open(str(self._tmp), "w", format=container_format(self.path))
-        except BaseException:
-            self._tmp.unlink(missing_ok=True)
-            raise
+        self._tmp = self.path  # in memory: no file of its own (never created, never removed)
+        if buffer is not None:
+            self._container = av.open(buffer, "w", format=container_format(self.path))
+        else:
+            self._tmp = temp_beside(self.path, ".part" + (self.path.suffix or ".mp4"))
+            try:
+                with writing(self.path):
+                    self._container = av.open(
+                        str(self._tmp), "w", format=container_format(self.path)
+                    )
+            except BaseException:
+                self._tmp.unlink(missing_ok=True)
+                raise
         self._stream = open_video_stream(self._container, size, fps, settings, threads)
         self._audio = encode_audio(self._container, audio, audio_duration) if audio else None
         self._thread: threading.Thread | None = None
@@ -213,8 +223,9 @@ class VideoWriter:
             self._thread.join(timeout=10)
         with contextlib.suppress(Exception):
             self._container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._tmp.unlink()
+        if self._buffer is None:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -229,6 +240,9 @@ class VideoWriter:
             self.abort()
             return
         try:
+            if self._buffer is not None:
+                self._finish()
+                return
             with writing(self.path):
                 self._finish()
             publish(self._tmp, self.path)

@@ -23,10 +23,13 @@ class Coherence:
     SCALE = 8
     STRIDE = 4
 
-    def __init__(self, motion: MotionTrack, size: tuple[int, int], plate: tuple[int, int]):
+    def __init__(
+        self, motion: MotionTrack, size: tuple[int, int], plate: tuple[int, int], start: int = 0
+    ):
+        """`start`: the shot's frame the first `add` is (a segment's figures; see `merged`)."""
         self.motion, self.size, self.plate = motion, size, plate
         self.small = (max(1, size[0] // self.SCALE), max(1, size[1] // self.SCALE))
-        self.i = 0
+        self.i = start
         self._lock = threading.Lock()
         self._before: dict[int, np.ndarray] = {}  # frame i - 1 shrunk, waiting for frame i
         self._after: dict[int, np.ndarray] = {}  # frame i shrunk, waiting for frame i - 1
@@ -70,11 +73,22 @@ class Coherence:
         with self._lock:
             self._pairs[key] = figures
 
-    def report(self) -> dict[str, float]:
+    def sums(self) -> tuple[float, float, int]:
         pairs = [self._pairs[k] for k in sorted(self._pairs)]  # summed in frame order
-        n = max(1, len(pairs))
+        return (sum(p[0] for p in pairs), sum(p[1] for p in pairs), len(pairs))
+
+    def report(self) -> dict[str, float]:
+        return self.merged([self.sums()])
+
+    @staticmethod
+    def merged(parts: list[tuple[float, float, int]]) -> dict[str, float]:
+        """The figures of a shot made in segments, from each segment's sums. A pair that
+        straddles two segments is not sampled (each segment starts on its own)."""
+        warp_sum, diff_sum = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        n = sum(p[2] for p in parts)
+        pairs = max(1, n)
         return {
-            "warping_error": round(sum(p[0] for p in pairs) / n, 4),
-            "temporal_flicker": round(1.0 - sum(p[1] for p in pairs) / n / 255.0, 6),
-            "pairs_sampled": len(pairs),
+            "warping_error": round(warp_sum / pairs, 4),
+            "temporal_flicker": round(1.0 - diff_sum / pairs / 255.0, 6),
+            "pairs_sampled": n,
         }

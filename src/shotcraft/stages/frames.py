@@ -3,6 +3,7 @@ the rates it measures are the rates of what a render runs."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import tempfile
@@ -78,24 +79,31 @@ def encode(
         return writer.frames
 
 
-def encode_segment(
+def encode_segment_bytes(
     frames: Iterable[np.ndarray],
-    path: Path,
     segment: Segment,
     size: tuple[int, int],
     fps: int,
     settings: EncoderSettings,
     advance: Advance | None = None,
-    each: Callable[[np.ndarray], None] | None = None,
-) -> float:
-    """One segment's frames into `path`, with an encoder of its own; returns the seconds."""
+) -> tuple[bytes, float]:
+    """One segment's frames encoded in memory, as a worker does: nothing on disk, so a
+    worker killed or interrupted mid-segment leaves no file behind. (bytes, seconds)."""
     t0 = time.perf_counter()
-    n = encode(frames, path, size, fps, settings, advance, each, ENCODER_THREADS)
+    buffer = io.BytesIO()
+    with VideoWriter(
+        Path(segment.name), size, fps, settings, threads=ENCODER_THREADS, buffer=buffer
+    ) as writer:
+        for frame in frames:
+            writer.write(frame)
+            if advance is not None:
+                advance(1)
+        n = writer.frames
     if n != segment.frames:
         raise RenderFailed(
-            f"{path.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
+            f"{segment.name}: {n} frames drawn for frames {segment.start}..{segment.end - 1}"
         )
-    return time.perf_counter() - t0
+    return buffer.getvalue(), time.perf_counter() - t0
 
 
 def encode_segments(
@@ -132,18 +140,21 @@ def encode_segments(
                             each(frame)
                         if advance is not None:
                             advance(1)
-                except BaseException:
+                    if writer.frames != seg.frames:
+                        raise RenderFailed(
+                            f"{path}: {writer.frames} frames drawn for frames "
+                            f"{seg.start}..{seg.end - 1}"
+                        )
+                    if closing is not None:
+                        seconds.append(closing.wait())
+                        closing = None
+                except BaseException:  # a Ctrl-C included: this writer is no one else's
                     writer.abort()
                     raise
-                if writer.frames != seg.frames:
-                    writer.abort()
-                    raise RenderFailed(
-                        f"{path}: {writer.frames} frames drawn for frames "
-                        f"{seg.start}..{seg.end - 1}"
-                    )
-                if closing is not None:
-                    seconds.append(closing.wait())
+                # handed over before its thread starts: a Ctrl-C while it starts still
+                # finds it in `closing`, and the scratch folder is removed only after it
                 closing = _Closing(writer, t0)
+                closing.start()
                 parts.append(part)
             if closing is not None:
                 seconds.append(closing.wait())
@@ -269,6 +280,8 @@ class _Closing:
         self.done = 0.0
         self._writer = writer
         self._thread = threading.Thread(target=self._run, name="shotcraft-segment-close")
+
+    def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
@@ -279,6 +292,11 @@ class _Closing:
         self.done = time.perf_counter()
 
     def wait(self, raise_error: bool = True) -> float:
+        if self._thread.ident is None:  # interrupted before its thread began: undo it here
+            self._writer.abort()
+            if raise_error:
+                raise RenderFailed(f"{self._writer.path.name}: never finished")
+            return 0.0
         self._thread.join()
         if self.error is not None and raise_error:
             raise self.error

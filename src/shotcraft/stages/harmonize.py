@@ -9,8 +9,9 @@ cached by the digest of its composite: change half a shot and only that half is 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,26 @@ def _on_screen(s: Any) -> bool:
     return s.opacity > 0 and -0.1 <= s.sx <= 1.1 and 0.0 <= s.sy <= 1.0 + s.height
 
 
+def keys_for(keys: Sequence[int], start: int, end: int) -> list[int]:
+    """The key frames that frames [start, end) are made from: the last key at or before
+    `start` through the first key after `end - 1` (a frame between two keys needs both)."""
+    first = bisect.bisect_right(keys, start) - 1
+    last = bisect.bisect_right(keys, end - 1) - 1
+    if last + 1 < len(keys) and keys[last] != end - 1:
+        last += 1
+    return list(keys[max(0, first) : last + 1])
+
+
+# A key frame's harmonized image, given its index and its composite: the model through the
+# cache (Harmonizer.harmonized), or one painted elsewhere and handed in (a segment worker's).
+Painted = Callable[[int, np.ndarray], np.ndarray]
+
+
 class Harmonizer:
     def __init__(
         self,
-        backend: ModelBackend,
-        cache: Cache,
+        backend: ModelBackend | None,
+        cache: Cache | None,
         comp: Compositor,
         motion: MotionTrack,
         plate: tuple[int, int],
@@ -89,6 +105,8 @@ class Harmonizer:
         samples: int = 1,
         shutter: float = 0.5,
     ) -> None:
+        """`backend` and `cache` may be None where every key frame is handed in (frames'
+        `painted`): a worker that only carries corrections needs no model."""
         self.backend, self.cache, self.comp, self.motion = backend, cache, comp, motion
         self.plate, self.every, self.prompt, self.seed = plate, every, prompt, seed
         self.samples, self.shutter = samples, shutter
@@ -97,48 +115,81 @@ class Harmonizer:
         self.misses = 0
         self.repainted: list[int] = []
 
-    def _composite(self, i: int) -> np.ndarray:
+    def keys(self) -> list[int]:
+        return key_frames(self.motion, self.every)
+
+    def composite(self, i: int) -> np.ndarray:
         return self.comp.frame_array(self.motion, i, self.samples, self.shutter)
 
-    def _harmonized(self, i: int, composite: np.ndarray) -> np.ndarray:
+    def paint(self, i: int, composite: np.ndarray) -> tuple[bytes, bool, dict[str, Any]]:
+        """Key frame i harmonized, through the cache: (PNG bytes, a cache hit, the key spec).
+        One model call on a miss; a unit of work of its own (executors run them as tasks)."""
+        assert self.backend is not None and self.cache is not None
+        backend = self.backend
         digest = hashlib.sha256(composite.tobytes()).hexdigest()
-        spec = self.backend.harmonize_spec(digest, self.size, self.seed)
+        spec = backend.harmonize_spec(digest, self.size, self.seed)
         spec["prompt"] = self.prompt
         got = self.cache.get_or_make(
             spec,
-            lambda: to_png(
-                self.backend.harmonize(Image.fromarray(composite), self.prompt, self.seed)
-            ),
-            f"{self.backend.name} {self.backend.version}",
+            lambda: to_png(backend.harmonize(Image.fromarray(composite), self.prompt, self.seed)),
+            f"{backend.name} {backend.version}",
         )
         if got.hit:
             self.hits += 1
         else:
             self.misses += 1
             self.repainted.append(i)
-        return np.asarray(from_png(got.data).convert("RGB"))
+        return got.data, got.hit, spec
 
-    def frames(self) -> Iterator[np.ndarray]:
+    def harmonized(self, i: int, composite: np.ndarray) -> np.ndarray:
+        return decode_key(self.paint(i, composite)[0])
+
+    def frames(
+        self, start: int = 0, end: int | None = None, painted: Painted | None = None
+    ) -> Iterator[np.ndarray]:
+        """Frames [start, end) (the whole shot by default), each key frame's correction from
+        `painted` (default: the model through the cache) and carried to the frames around it.
+        Any range gives the very frames the whole shot has there: a segment needs only the
+        key frames `keys_for` names."""
         n = self.motion.frames
-        prev_key, prev_corr, prev_plate = -1, None, None
+        end = n if end is None else end
+        keys = self.keys()
+        get = self.harmonized if painted is None else painted
+        made: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-        def carried(corr: np.ndarray, plate_corr: np.ndarray, key: int, t: int) -> np.ndarray:
-            return carry(self.comp, self.motion, self.plate, corr, key, t, plate_corr)
+        def key(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if k not in made:
+                comp_k = self.composite(k)
+                corr_k = get(k, comp_k).astype(np.float32) - comp_k
+                plate_k = plate_part(self.comp, self.motion, corr_k, k)  # once per key
+                made[k] = (comp_k, corr_k, plate_k)
+            return made[k]
 
-        for k in key_frames(self.motion, self.every):
-            comp_k = self._composite(k)
-            corr_k = self._harmonized(k, comp_k).astype(np.float32) - comp_k
-            plate_k = plate_part(self.comp, self.motion, corr_k, k)  # once per key, not per frame
-            if prev_corr is not None and prev_plate is not None:
-                for t in range(prev_key + 1, k):
-                    w = (t - prev_key) / (k - prev_key)
-                    corr = (1 - w) * carried(prev_corr, prev_plate, prev_key, t) + w * carried(
-                        corr_k, plate_k, k, t
-                    )
-                    yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
-            yield np.clip(comp_k + corr_k + 0.5, 0, 255).astype(np.uint8)
-            prev_key, prev_corr, prev_plate = k, corr_k, plate_k
-        for t in range(prev_key + 1, n):  # after the last key: its correction, carried along
-            assert prev_corr is not None and prev_plate is not None
-            corr = carried(prev_corr, prev_plate, prev_key, t)
-            yield np.clip(self._composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
+        def carried(k: int, t: int) -> np.ndarray:
+            _, corr, plate_corr = key(k)
+            return carry(self.comp, self.motion, self.plate, corr, k, t, plate_corr)
+
+        j = bisect.bisect_right(keys, start) - 1  # keys[j]: the last key at or before t
+        for t in range(start, end):
+            while j + 1 < len(keys) and keys[j + 1] <= t:
+                j += 1
+            for old in [k for k in made if k < keys[j]]:
+                del made[old]
+            a = keys[j]
+            if t == a:
+                comp_a, corr_a, _ = key(a)
+                yield np.clip(comp_a + corr_a + 0.5, 0, 255).astype(np.uint8)
+                continue
+            if j + 1 < len(keys):  # between two keys: both corrections, cross-faded
+                b = keys[j + 1]
+                key(b)  # the later key is painted before the frames that lead up to it
+                w = (t - a) / (b - a)
+                corr = (1 - w) * carried(a, t) + w * carried(b, t)
+            else:  # after the last key: its correction, carried along
+                corr = carried(a, t)
+            yield np.clip(self.composite(t) + corr + 0.5, 0, 255).astype(np.uint8)
+
+
+def decode_key(png: bytes) -> np.ndarray:
+    """A harmonized key frame as the cache holds it, as RGB."""
+    return np.asarray(from_png(png).convert("RGB"))

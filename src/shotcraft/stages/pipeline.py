@@ -14,6 +14,7 @@ render sees the same numbers cold or warm.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,9 @@ class RenderWork:
     t_upstream: float
     started: float  # perf_counter when the render's own work began
     fitted: BudgetPlan | None = None  # what --fit-budget chose, if it ran
+    # the Pipeline that renders it, when --fit-budget changed the settings (None: the one
+    # that planned it)
+    pipeline: Pipeline | None = None
 
 
 @dataclass(slots=True)
@@ -405,11 +409,14 @@ class Pipeline:
         previews: bool | None = None,
         fit_budget: float | None = None,
         fitted: BudgetPlan | None = None,
+        render_here: bool = True,
     ) -> StageResult | RenderWork:
         """Everything of a render before its frames: the up-to-date check (a StageResult when
         there is nothing to do), the budget, the files rendering reads. An executor runs the
         frames of the RenderWork elsewhere and hands the report to `finish_render`. A
-        `fit_budget` that changes settings renders with them here, in this process."""
+        `fit_budget` that changes settings renders with them here, in this process; with
+        `render_here` False it is planned instead, the RenderWork naming the refitted
+        Pipeline that is to render it (`pipeline`)."""
         t0 = time.perf_counter()
         ctx, settings = self.ctx, self.settings
         shot, paths = ctx.shot, ctx.paths
@@ -430,7 +437,13 @@ class Pipeline:
             plan = self._fit(fit_budget, estimate)
             settings.reporter.info(plan.describe())
             if plan.changes:
-                return Pipeline(plan.ctx, settings).render(fit_budget, previews, fitted=plan)
+                refit = Pipeline(plan.ctx, settings)
+                if render_here:
+                    return refit.render(fit_budget, previews, fitted=plan)
+                work = refit.plan_render(fit_budget, previews, fitted=plan, render_here=False)
+                if isinstance(work, RenderWork):
+                    work = dataclasses.replace(work, pipeline=refit)
+                return work
             fitted = plan
         if budget is not None and estimate.seconds > budget:
             raise OverBudget(

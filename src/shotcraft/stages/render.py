@@ -103,7 +103,7 @@ def render_clip(
     harmonizer = None
     segments = clip_segments(ctx, settings, motion)
     frames: Iterator[np.ndarray] | None = None
-    if preset.harmonize and painter is not None:
+    if harmonized(ctx, backend) and painter is not None:
         harmonizer = Harmonizer(
             painter,
             settings.cache,
@@ -207,12 +207,18 @@ def clip_report(
 
 def splittable(ctx: ShotContext, backend: Backend) -> bool:
     """Whether a shot's segments can be drawn apart: nothing carries from frame to frame (a
-    harmonize correction, a video model's chunks), so any worker can start anywhere."""
+    video model's chunks), so any worker can start anywhere. A harmonized shot can: its key
+    frames are painted first, and a segment carries corrections from the keys around it."""
     if ctx.shot.video is not None:
         return False
     if not isinstance(backend, ModelBackend):
         return True
-    return not ctx.preset.harmonize and not backend.has_video_pass
+    return not backend.has_video_pass
+
+
+def harmonized(ctx: ShotContext, backend: Backend) -> bool:
+    """Whether render repaints key frames (and carries their corrections)."""
+    return bool(ctx.preset.harmonize) and isinstance(backend, ModelBackend)
 
 
 def clip_segments(ctx: ShotContext, settings: Settings, motion: MotionTrack) -> tuple[Segment, ...]:
