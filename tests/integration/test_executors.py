@@ -352,7 +352,7 @@ def test_fit_budget_with_jobs_fits_in_the_driver_then_splits(
     assert "changed" in r.output  # type: ignore[attr-defined]
     rep = json.loads((project / "walker" / "render.json").read_text())
     assert rep["executor"] == "local" and rep["fit_budget"]["changes"]
-    assert len(rep["segments"]) == 2  # fitted here, drawn in the workers
+    assert len(rep["segments"]) == 6  # one a GOP: fitted here, drawn in the workers
     assert rep["estimate"]["high"] <= budget
     assert probe(project / "walker" / "clip.mp4").size[0] < 640  # a lower scale: fitted
     again = cli("render", shot, "--jobs", "2", "--fit-budget", f"{budget:.3f}")
