@@ -12,7 +12,9 @@ versions.
   linear and quadratic terms in latent tokens (self-attention grows with their square), the
   VAE decode and encode against pixels, a call's own cost (text encoding, pre- and
   post-processing) against pixels; every point is the median of several runs. The load time
-  is measured apart and counted only when the process has to load.
+  is measured apart and counted only when the process has to load, and each library's import
+  (torch, transformers, diffusers: seconds, most of a small model's load) only where the
+  process has yet to import it.
 - Every render's actual time refines a model's rates: a correction per size bucket (`learn`).
 - A model never timed gets a rough estimate from its config files (`cost_config`), marked
   rough, with its error bar.
@@ -574,13 +576,11 @@ def with_model(
         )
         if seconds > biggest_s:
             biggest, biggest_s = bucket(c.size), seconds
-    # loading (importing torch and diffusers, reading weights, each pipeline's first call)
-    # only when this process must
+    # loading (reading weights, each pipeline's first call) only when this process must,
+    # with each library's import that this process has yet to pay
     load = 0.0
     if not loaded and calls:
-        load = float(record.get("load_s", 0.0))
-        if "torch" not in sys.modules:  # this process has yet to import torch and diffusers
-            load += float(record.get("import_s", 0.0))
+        load = float(record.get("load_s", 0.0)) + imports_seconds(record)
         if parts["painting"] or parts["video"]:
             load += float(record.get("warmup_t2i_s", 0.0))
         if parts["harmonize"]:
@@ -610,6 +610,12 @@ def with_model(
         bucket=biggest,
         note=note,
     )
+
+
+def imports_seconds(record: dict[str, Any]) -> float:
+    """Seconds this process has yet to spend importing the libraries the model needs: each
+    one timed at calibration (`imports`) that is not imported here yet."""
+    return sum(float(t) for m, t in record.get("imports", {}).items() if m not in sys.modules)
 
 
 def _unpriced_note(calls: list[ModelCall]) -> str:
@@ -685,8 +691,10 @@ def _measure_model(
         "token_pixels": max(1, m // 8) ** 2,  # pixels per latent token (the VAE's factor²)
     }
     if fresh:
-        out["load_s"] = max(0.0, backend.load_seconds - backend.import_seconds)
-        out["import_s"] = backend.import_seconds
+        out["load_s"] = backend.load_seconds
+    # each library's import, where this process paid it (torch's may have been paid before
+    # the load, resolving the device); a record keeps the last seen of each
+    out["imports"] = dict(backend.imports)
     sizes = _distinct([*t2i_sizes, *i2i_sizes])  # steps and decode are needed at i2i sizes
     lo, hi = CAL_STEPS
     warm = backend.time_call("t2i", sizes[0], lo)  # a pipeline's first call costs extra
@@ -739,9 +747,11 @@ def _merge(record: dict[str, Any], new: dict[str, Any]) -> None:
             old[:] = [p for p in old if not _near(float(p[0]), x)]
             old.append([round(x, 6), round(y, 6)])
         old.sort()
-    for k in ("token_pixels", "load_s", "import_s", "warmup_t2i_s", "warmup_i2i_s"):
+    for k in ("token_pixels", "load_s", "warmup_t2i_s", "warmup_i2i_s"):
         if k in new:
             record[k] = round(new[k], 4) if isinstance(new[k], float) else new[k]
+    imports = record.setdefault("imports", {})
+    imports.update({m: round(t, 4) for m, t in new.get("imports", {}).items()})
     record["calibration_s"] = round(
         float(record.get("calibration_s", 0.0)) + new["calibration_s"], 3
     )
@@ -782,6 +792,10 @@ def model_rates(
     device = backend.device
     key = model_key(backend, device)
     record = None if again else load_calibration(cache_root).get("models", {}).get(key)
+    if record is not None and "imports" not in record:
+        # timed before the libraries' imports were timed apart from the load: its load time
+        # leaves part of them out, so it is timed afresh
+        record, again = None, True
     t2i, i2i = _model_sizes(backend, calls)
     if record is not None:
         t2i = [s for s in t2i if not _covered(record, "step", s)]
