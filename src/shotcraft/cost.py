@@ -51,11 +51,13 @@ CAL_SHORT = 24  # a second, shorter run: the encoder's start-up cost
 CAL_REPEATS = 3  # each run is timed this many times, and the median kept
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 PAINTED_S_PER_MPIX = 0.4  # storing a painted layer (resize, PNG) where no rate says better
+KEY_S_PER_MPIX = 0.25  # keying a painted sprite (at its paint size), where no rate says better
 
 # model calibration
 MODEL_REPEATS = 3  # medians of this many runs...
 SLOW_CALL_S = 4.0  # ...or of one, at a size where a single call takes longer than this
-CAL_STEPS = (1, 3)  # a step is the difference of these two step counts, over their gap
+CAL_STEPS = (1, 6)  # a step is the difference of these two step counts, over their gap (a
+# gap of 2 left tens of milliseconds of noise in a few-ms step: 16-step paints came out 30 % over)
 CAL_I2I = (4, 0.5)  # steps and strength of the image-to-image timing
 MIN_SIZES = 3  # a fit over fewer sizes than this is completed with sizes spanning them
 NEAR = 0.1  # a size within this fraction (in pixels) of a measured one counts as measured
@@ -329,6 +331,7 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         "encoder_start_s": max(0.0, short - per_frame * CAL_SHORT),
         "painted_s_per_mpix": painted_s,
         "layer_store_s": _layer_store_seconds(),
+        "key_s_per_mpix": _keying_seconds(),
     }
 
 
@@ -350,6 +353,30 @@ def _painted_seconds(size: tuple[int, int]) -> float:
         Plate.single(img.resize(size, Image.Resampling.LANCZOS)).to_png()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _keying_seconds() -> float:
+    """Seconds per megapixel of keying a sprite a model painted on the key colour
+    (`backends.keying`), on a subject over a noisy green: the whole path, connected fill
+    included (a picture with no plain border stops early, in about half the time)."""
+    import numpy as np
+    from PIL import Image
+
+    from shotcraft.backends.keying import key_out
+
+    w, h = 256, 448
+    rng = np.random.default_rng(0)
+    rgb = np.empty((h, w, 3), np.int16)
+    rgb[...] = (30, 190, 40)
+    rgb[h // 5 : h * 4 // 5, w // 4 : w * 3 // 4] = (170, 100, 70)
+    rgb += rng.integers(-6, 7, rgb.shape, dtype=np.int16)
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    times = []
+    for _ in range(CAL_REPEATS):
+        t0 = time.perf_counter()
+        key_out(img)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / (w * h / 1e6)
 
 
 def _layer_store_seconds() -> float:
@@ -416,9 +443,11 @@ def estimate(
     sprites_to_make: int,
     layers_cached: int,
     painted: Sequence[tuple[int, int]] = (),
+    keyed: Sequence[tuple[int, int]] = (),
 ) -> RenderEstimate:
     """The drawing and encoding of a render, with its range; `painted` are the sizes of the
-    layers a model paints (their painting is priced by `with_model`; here, storing them)."""
+    layers a model paints (their painting is priced by `with_model`; here, storing them),
+    `keyed` the paint sizes of the sprites among them keyed out of their key colour."""
     mpix = size[0] * size[1] / 1e6
     # the encoder's start and end (buffers, lookahead, the pipeline filling) grow with the
     # frame: measured at CAL_SIZE, scaled by area (a 256 px clip starts in a few ms)
@@ -433,6 +462,7 @@ def estimate(
     stored = sum(w * h for w, h in painted) / 1e6 * png + len(painted) * rates.get(
         "layer_store_s", 0.0
     )
+    stored += sum(w * h for w, h in keyed) / 1e6 * rates.get("key_s_per_mpix", KEY_S_PER_MPIX)
     total = FIXED_OVERHEAD + pipeline + blur + plate + sprites + stored
     return RenderEstimate(
         seconds=total,
