@@ -12,7 +12,9 @@ versions.
   linear and quadratic terms in latent tokens (self-attention grows with their square), the
   VAE decode and encode against pixels, a call's own cost (text encoding, pre- and
   post-processing) against pixels; every point is the median of several runs. The load time
-  is measured apart and counted only when the process has to load.
+  is measured apart and counted only when the process has to load, and each library's import
+  (torch, transformers, diffusers: seconds, most of a small model's load) only where the
+  process has yet to import it.
 - Every render's actual time refines a model's rates: a correction per size bucket (`learn`).
 - A model never timed gets a rough estimate from its config files (`cost_config`), marked
   rough, with its error bar.
@@ -48,11 +50,15 @@ CAL_FRAMES = 72
 CAL_REPEATS = 3  # each run is timed this many times, and the median kept
 FIXED_OVERHEAD = 0.08  # opening files, starting the encoder, writing reports (seconds)
 PAINTED_S_PER_MPIX = 0.4  # storing a painted layer (resize, PNG) where no rate says better
+KEY_S_PER_MPIX = 0.25  # keying a painted sprite (at its paint size), where no rate says better
 
 # model calibration
 MODEL_REPEATS = 3  # medians of this many runs...
-SLOW_CALL_S = 4.0  # ...or of one, at a size where a single call takes longer than this
-CAL_STEPS = (1, 3)  # a step is the difference of these two step counts, over their gap
+SLOW_CALL_S = 4.0  # ...or of one, at a size where a single call takes longer than this...
+MODEL_TIMED_S = 1.0  # ...or of more, up to MODEL_MAX_REPEATS, until the runs add up to this
+MODEL_MAX_REPEATS = 7  # (a short call meets the machine's noise: more runs settle its median)
+CAL_STEPS = (1, 6)  # a step is the difference of these two step counts, over their gap (a
+# gap of 2 left tens of milliseconds of noise in a few-ms step: 16-step paints came out 30 % over)
 CAL_I2I = (4, 0.5)  # steps and strength of the image-to-image timing
 MIN_SIZES = 3  # a fit over fewer sizes than this is completed with sizes spanning them
 NEAR = 0.1  # a size within this fraction (in pixels) of a measured one counts as measured
@@ -337,6 +343,7 @@ def _measure(encoder_preset: str) -> dict[str, float]:
         "encoder_start_s": max(0.0, short - per_frame * n_short),
         "painted_s_per_mpix": painted_s,
         "layer_store_s": _layer_store_seconds(),
+        "key_s_per_mpix": _keying_seconds(),
     }
 
 
@@ -358,6 +365,30 @@ def _painted_seconds(size: tuple[int, int]) -> float:
         Plate.single(img.resize(size, Image.Resampling.LANCZOS)).to_png()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _keying_seconds() -> float:
+    """Seconds per megapixel of keying a sprite a model painted on the key colour
+    (`backends.keying`), on a subject over a noisy green: the whole path, connected fill
+    included (a picture with no plain border stops early, in about half the time)."""
+    import numpy as np
+    from PIL import Image
+
+    from shotcraft.backends.keying import key_out
+
+    w, h = 256, 448
+    rng = np.random.default_rng(0)
+    rgb = np.empty((h, w, 3), np.int16)
+    rgb[...] = (30, 190, 40)
+    rgb[h // 5 : h * 4 // 5, w // 4 : w * 3 // 4] = (170, 100, 70)
+    rgb += rng.integers(-6, 7, rgb.shape, dtype=np.int16)
+    img = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    times = []
+    for _ in range(CAL_REPEATS):
+        t0 = time.perf_counter()
+        key_out(img)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / (w * h / 1e6)
 
 
 def _layer_store_seconds() -> float:
@@ -428,9 +459,11 @@ def estimate(
     sprites_to_make: int,
     layers_cached: int,
     painted: Sequence[tuple[int, int]] = (),
+    keyed: Sequence[tuple[int, int]] = (),
 ) -> RenderEstimate:
     """The drawing and encoding of a render, with its range; `painted` are the sizes of the
-    layers a model paints (their painting is priced by `with_model`; here, storing them)."""
+    layers a model paints (their painting is priced by `with_model`; here, storing them),
+    `keyed` the paint sizes of the sprites among them keyed out of their key colour."""
     mpix = size[0] * size[1] / 1e6
     # the encoder's start and end (buffers, lookahead, the pipeline filling) grow with the
     # frame: measured at CAL_SIZE, scaled by area (a 256 px clip starts in a few ms)
@@ -445,6 +478,7 @@ def estimate(
     stored = sum(w * h for w, h in painted) / 1e6 * png + len(painted) * rates.get(
         "layer_store_s", 0.0
     )
+    stored += sum(w * h for w, h in keyed) / 1e6 * rates.get("key_s_per_mpix", KEY_S_PER_MPIX)
     total = FIXED_OVERHEAD + pipeline + blur + plate + sprites + stored
     return RenderEstimate(
         seconds=total,
@@ -588,13 +622,11 @@ def with_model(
         )
         if seconds > biggest_s:
             biggest, biggest_s = bucket(c.size), seconds
-    # loading (importing torch and diffusers, reading weights, each pipeline's first call)
-    # only when this process must
+    # loading (reading weights, each pipeline's first call) only when this process must,
+    # with each library's import that this process has yet to pay
     load = 0.0
     if not loaded and calls:
-        load = float(record.get("load_s", 0.0))
-        if "torch" not in sys.modules:  # this process has yet to import torch and diffusers
-            load += float(record.get("import_s", 0.0))
+        load = float(record.get("load_s", 0.0)) + imports_seconds(record)
         if parts["painting"] or parts["video"]:
             load += float(record.get("warmup_t2i_s", 0.0))
         if parts["harmonize"]:
@@ -624,6 +656,12 @@ def with_model(
         bucket=biggest,
         note=note,
     )
+
+
+def imports_seconds(record: dict[str, Any]) -> float:
+    """Seconds this process has yet to spend importing the libraries the model needs: each
+    one timed at calibration (`imports`) that is not imported here yet."""
+    return sum(float(t) for m, t in record.get("imports", {}).items() if m not in sys.modules)
 
 
 def _unpriced_note(calls: list[ModelCall]) -> str:
@@ -672,12 +710,18 @@ def _covered(record: dict[str, Any], part: str, size: tuple[int, int]) -> bool:
 
 
 def _median_of(time_it: Any) -> float | None:
-    """The median of MODEL_REPEATS runs (one where a single run is slow); None where the
-    backend cannot time this part alone."""
+    """The median of MODEL_REPEATS runs (one where a single run is slow, up to
+    MODEL_MAX_REPEATS where they are short); None where the backend cannot time this part
+    alone."""
     first = time_it()
     if first is None or first > SLOW_CALL_S:
         return first
-    return statistics.median([first, *(time_it() for _ in range(MODEL_REPEATS - 1))])
+    times = [first]
+    while len(times) < MODEL_REPEATS or (
+        len(times) < MODEL_MAX_REPEATS and sum(times) < MODEL_TIMED_S
+    ):
+        times.append(time_it())
+    return statistics.median(times)
 
 
 def _measure_model(
@@ -699,8 +743,10 @@ def _measure_model(
         "token_pixels": max(1, m // 8) ** 2,  # pixels per latent token (the VAE's factor²)
     }
     if fresh:
-        out["load_s"] = max(0.0, backend.load_seconds - backend.import_seconds)
-        out["import_s"] = backend.import_seconds
+        out["load_s"] = backend.load_seconds
+    # each library's import, where this process paid it (torch's may have been paid before
+    # the load, resolving the device); a record keeps the last seen of each
+    out["imports"] = dict(backend.imports)
     sizes = _distinct([*t2i_sizes, *i2i_sizes])  # steps and decode are needed at i2i sizes
     lo, hi = CAL_STEPS
     warm = backend.time_call("t2i", sizes[0], lo)  # a pipeline's first call costs extra
@@ -753,9 +799,11 @@ def _merge(record: dict[str, Any], new: dict[str, Any]) -> None:
             old[:] = [p for p in old if not _near(float(p[0]), x)]
             old.append([round(x, 6), round(y, 6)])
         old.sort()
-    for k in ("token_pixels", "load_s", "import_s", "warmup_t2i_s", "warmup_i2i_s"):
+    for k in ("token_pixels", "load_s", "warmup_t2i_s", "warmup_i2i_s"):
         if k in new:
             record[k] = round(new[k], 4) if isinstance(new[k], float) else new[k]
+    imports = record.setdefault("imports", {})
+    imports.update({m: round(t, 4) for m, t in new.get("imports", {}).items()})
     record["calibration_s"] = round(
         float(record.get("calibration_s", 0.0)) + new["calibration_s"], 3
     )
@@ -796,6 +844,10 @@ def model_rates(
     device = backend.device
     key = model_key(backend, device)
     record = None if again else load_calibration(cache_root).get("models", {}).get(key)
+    if record is not None and "imports" not in record:
+        # timed before the libraries' imports were timed apart from the load: its load time
+        # leaves part of them out, so it is timed afresh
+        record, again = None, True
     t2i, i2i = _model_sizes(backend, calls)
     if record is not None:
         t2i = [s for s in t2i if not _covered(record, "step", s)]

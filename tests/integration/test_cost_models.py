@@ -123,14 +123,10 @@ def test_estimates_hold_from_256_to_1024_px(
             rep["estimate"]["breakdown"],
             rep["seconds"],
         )
-    # never off by more than this (the old linear model was 8x off on such shots)
-    assert all(abs(e[0]) <= 0.6 for e in errors.values()), errors
-    off = {k: e[0] for k, e in errors.items() if abs(e[0]) > 0.25}
-    if off:
-        # Known gap (closing note of issue 14): since the families paint at their native
-        # area, renders in a fresh process (1024 px most) spend time in their layers that
-        # neither the load nor the painting rates account for; the target is 25 %
-        pytest.xfail(f"estimates off by more than 25 %: {off}; {errors}")
+    print(f"{arch}: {errors}")  # estimate / actual - 1, the estimate's parts, the actual's
+    # the 1024 px render calibrates nothing (its paints are at the native area, timed by the
+    # first render): it loads the model, and pays the imports of torch's libraries
+    assert all(abs(e[0]) <= 0.25 for e in errors.values()), errors
 
 
 def test_fit_budget_renders_within_half_the_plain_estimate_and_says_what_changed(
@@ -163,10 +159,8 @@ def test_fit_budget_renders_within_half_the_plain_estimate_and_says_what_changed
     r = cli("render", "--fit-budget", "0.01", "--device", "cpu", shot2)
     assert r.exit_code == 6 and "nothing fits" in r.output
     assert not (project / "nofit" / "clip.mp4").exists()
-    if took > budget:
-        # Known gap (closing note of issue 14): with layers painted at the family's native
-        # area the fitted render still runs over what its estimate promised
-        pytest.xfail(f"fitted render took {took}s against {budget:.3f}s")
+    print(f"fit: {rep['estimate_seconds']}s estimated, {took}s taken, budget {budget:.3f}s")
+    assert took <= budget, (took, budget, rep["estimate"], rep["seconds"])
 
 
 def test_calibrate_show_prints_rates_source_and_recent_error(

@@ -8,6 +8,8 @@ one is an `isinstance` check, never a probe for attributes.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -59,9 +61,20 @@ class ModelBackend(ABC):
 
     def __init__(self) -> None:
         self.denoiser_calls = 0
-        self.load_seconds = 0.0  # time spent loading, in this process
-        self.import_seconds = 0.0  # the part of it spent importing torch and diffusers
+        self.load_seconds = 0.0  # time spent loading (reading weights, placing them)
+        # seconds this process spent importing the libraries the model needs, by the module
+        # whose presence in sys.modules says it is done: a process that has imported it
+        # does not pay it again (see cost.with_model); not part of `load_seconds`
+        self.imports: dict[str, float] = {}
         self.on_step: Callable[[], None] | None = None
+
+    def timed_import(self, module: str) -> None:
+        """Import `module`, its seconds kept in `imports` when this process imports it now."""
+        if module in sys.modules:
+            return
+        t0 = time.perf_counter()
+        importlib.import_module(module)
+        self.imports[module] = self.imports.get(module, 0.0) + time.perf_counter() - t0
 
     def count_step(self) -> None:
         """Called by the model's denoiser hook once per evaluation."""
@@ -77,7 +90,8 @@ class ModelBackend(ABC):
 
     @abstractmethod
     def load(self) -> None:
-        """Load the model now (a no-op when loaded); the time goes to `load_seconds`."""
+        """Load the model now (a no-op when loaded); the time goes to `load_seconds`, the
+        libraries' imports to `imports`."""
 
     @property
     @abstractmethod

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import logging
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +30,7 @@ from shotcraft.backends.base import ModelBackend, PaintKind
 from shotcraft.backends.families import PLAIN, ModelInfo
 from shotcraft.backends.keying import key_out
 from shotcraft.backends.procedural import ProceduralBackend, background_seed
-from shotcraft.backends.quiet import library_output
+from shotcraft.backends.quiet import library_output, quiet_environment
 from shotcraft.draw.plate import Plate
 from shotcraft.draw.procedural import premultiplied_resize
 from shotcraft.errors import BackendUnavailable, RenderFailed
@@ -39,6 +40,15 @@ from shotcraft.spec.model import Background, ModelSpec, Subject
 SPRITE_SUFFIX = ", full body, centered, isolated on a plain flat pure green background"
 
 log = logging.getLogger("shotcraft")
+
+# what loading a pipeline imports, in order (the logging modules import each library's
+# utilities, the auto pipelines every pipeline class they map to)
+LIBRARIES = (
+    "torch",
+    "transformers.utils.logging",
+    "diffusers.utils.logging",
+    "diffusers.pipelines.auto_pipeline",
+)
 
 
 def resolve_device(device: str) -> str:
@@ -156,6 +166,7 @@ class DiffusersBackend(ModelBackend):
     @property
     def device(self) -> str:
         if self._device is None:
+            self.timed_import("torch")
             self._device = resolve_device(self.device_request)
         return self._device
 
@@ -192,18 +203,27 @@ class DiffusersBackend(ModelBackend):
             self._info = self._info or self._lender._info
             self.placement = self._lender.placement
         if self._t2i is None:
-            t0 = time.perf_counter()  # diffusers imports its pipelines lazily: count them too
+            self._import_libraries()
+            t0 = time.perf_counter()
             with self._quiet():
                 self._t2i = self._load()
             self.load_seconds += time.perf_counter() - t0
         return self._t2i
 
+    def _import_libraries(self) -> None:
+        """torch, transformers and diffusers, each timed apart (`imports`) where this process
+        imports it now: seconds a fresh process pays before loading any weights (most of a
+        small model's load), which a process that has imported them does not pay again."""
+        if not self.verbose:
+            quiet_environment()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for module in LIBRARIES:
+                self.timed_import(module)
+
     def _load(self) -> Any:
-        t0 = time.perf_counter()
         import torch
         from diffusers import AutoPipelineForText2Image
-
-        self.import_seconds += time.perf_counter() - t0
 
         m = self.model
         local = Path(m.id).expanduser().is_dir()

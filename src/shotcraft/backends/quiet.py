@@ -13,17 +13,22 @@ from collections.abc import Iterator
 NOISY_LOGGERS = ("diffusers", "transformers", "huggingface_hub", "accelerate", "torch")
 
 
+def quiet_environment() -> None:
+    """The libraries' own switches for their output, read when they are first imported (so
+    set before that: see `DiffusersBackend` importing them)."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 @contextlib.contextmanager
 def library_output(verbose: bool) -> Iterator[None]:
     """Silence the libraries inside this block (torch and diffusers are imported in it)."""
     if verbose:
         yield
         return
-    # read when the libraries are first imported, which is inside this block
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_environment()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in NOISY_LOGGERS:

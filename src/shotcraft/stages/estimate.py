@@ -32,6 +32,7 @@ class WorkUnits:
     layer_steps: int  # denoiser evaluations of the layers still to paint (a progress total)
     painted: tuple[tuple[int, int], ...] = ()  # sizes of the layers a model paints (resized,
     # keyed and stored as PNG: not drawn, so not in plate_to_make or sprites_to_make)
+    keyed: tuple[tuple[int, int], ...] = ()  # paint sizes of the sprites keyed by colour
 
     @property
     def denoiser_calls(self) -> int:
@@ -47,6 +48,7 @@ def work_units(
     sprites_cached = sum(cache.contains(s) for s in lp.sprite_specs.values())
     paints: list[cost.ModelCall] = []
     painted: list[tuple[str, tuple[int, int]]] = []
+    keyed: list[tuple[int, int]] = []
     if isinstance(backend, ModelBackend):
         model = backend.model
         # sprites are painted at least 64 px (see the backend's sprite())
@@ -61,6 +63,8 @@ def work_units(
                     cost.ModelCall(what, "t2i", backend.paint_size(px), backend.steps("t2i"))
                 )
                 painted.append((what, px))
+                if what != "plate" and not model.matting:  # a matting model is not priced
+                    keyed.append(backend.paint_size(px))
         if preset.harmonize:
             # assumed not cached: their keys are the composites' digests, known only later
             keys = len(key_frames(motion, model.every))
@@ -96,6 +100,7 @@ def work_units(
         paints=tuple(paints),
         layer_steps=sum(p.evaluations for p in paints if p.kind == "t2i"),
         painted=tuple(px for _, px in painted),
+        keyed=tuple(keyed),
     )
 
 
@@ -123,6 +128,7 @@ def render_estimate(
         sprites_to_make=units.sprites_to_make,
         layers_cached=units.layers_cached,
         painted=units.painted,
+        keyed=units.keyed,
     )
     if not isinstance(backend, ModelBackend):
         if not units.paints:
