@@ -210,11 +210,11 @@ def draw_segments(
     stop = threading.Event()
     order = iter(segments)
     seconds: dict[int, float] = {}
+    drawn = [0]  # frames done, counted by the workers; reported from the calling thread
 
     def step(k: int) -> None:
-        if advance is not None:
-            with lock:
-                advance(k)
+        with lock:
+            drawn[0] += k
 
     def worker(tmp: Path) -> None:
         while not stop.is_set():
@@ -250,8 +250,21 @@ def draw_segments(
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-segments-") as tmp:
         pool = ThreadPoolExecutor(n, thread_name_prefix="shotcraft-segment")
         futures = [pool.submit(worker, Path(tmp)) for _ in range(n)]
+        reported = 0
+
+        def report() -> None:  # progress callbacks run where the caller runs (an event loop's
+            nonlocal reported  # thread, for the MCP server), never on a worker thread
+            now = drawn[0]
+            if advance is not None and now > reported:
+                advance(now - reported)
+            reported = now
+
         try:
-            wait(futures, return_when=FIRST_EXCEPTION)
+            while wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION).not_done:
+                report()
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break
+            report()
         except BaseException:  # Ctrl-C: the workers stop at their next frame
             stop.set()
             pool.shutdown(wait=True)
