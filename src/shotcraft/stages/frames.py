@@ -227,7 +227,6 @@ def draw_segments(
                 tmp / seg.name, size, fps, settings, threaded=threaded, threads=ENCODER_THREADS
             )
             try:
-                done = 0
                 for i in range(seg.start, seg.end):
                     if stop.is_set():
                         raise _Stopped
@@ -235,11 +234,7 @@ def draw_segments(
                     writer.write(frame)
                     if each is not None:
                         each(i, frame)
-                    done += 1
-                    if done == 8:
-                        step(done)
-                        done = 0
-                step(done)
+                    step(1)
             except BaseException:
                 writer.abort()
                 raise
