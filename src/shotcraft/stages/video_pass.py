@@ -2,10 +2,13 @@
 overlapping chunks of the composite, each chunk cached by the digest of everything it reads.
 
 The render stage calls `build_video_pass` once and pulls frames through `VideoPass.frames`;
-the estimate calls `video_work`. Frames are resampled to the model's rate and size, padded to
-its frame rule, painted chunk by chunk, cross-faded over the overlaps, and given back at the
-shot's own rate, size and frame count. With `regenerate`, pixels outside the subjects' masks
-are the composite's.
+the estimate calls `video_work`. Where chunks are cross-faded they are independent model calls:
+the executors take their inputs from `VideoPass.chunk_jobs`, paint them elsewhere
+(`paint_chunk`, through the cache) and join them here with `VideoPass.frames(known=...)`.
+
+Frames are resampled to the model's rate and size, padded to its frame rule, painted chunk
+by chunk, cross-faded over the overlaps, and given back at the shot's own rate, size and frame
+count. With `regenerate`, pixels outside the subjects' masks are the composite's.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +88,20 @@ class ChunkPlan:
             if ov:
                 w[-ov:] = np.minimum(w[-ov:], np.arange(ov, 0, -1) / (ov + 1))
         return w
+
+    def frames_completed(self, c: int) -> int:
+        """Shot frames whose painting is whole once chunks 0..c are in (each frame counted
+        under one chunk: the bar's share of chunk c)."""
+
+        def before(end: float) -> int:
+            return sum(1 for i in range(self.shot_frames) if self.time(i) < end)
+
+        def end(k: int) -> float:
+            return float(
+                self.model_frames if k + 1 >= len(self.chunks) else self.chunks[k + 1].start
+            )
+
+        return before(end(c)) - (before(end(c - 1)) if c > 0 else 0)
 
     def boundaries(self) -> list[tuple[float, float]]:
         """Model-time spans where one chunk hands over to the next (the pair entering the
@@ -258,6 +275,54 @@ class SeamMeter:
         }
 
 
+# ---------------------------------------------------------------------- one chunk's call
+@dataclass(frozen=True, slots=True)
+class ChunkPainted:
+    """One chunk as the cache holds it (its frames stacked in one PNG), and what it cost."""
+
+    png: bytes
+    hit: bool
+    seconds: float  # the whole call, a cache read included
+    paint_seconds: float  # in the model's calls, loading excluded (0 for a hit)
+    load_seconds: float  # loading the pipeline, where this call loaded it
+    denoiser_calls: int
+    forwards: int
+
+
+def paint_chunk(
+    backend: VideoModelBackend,
+    settings: VideoSettings,
+    cache: Cache,
+    ch: Chunk,
+    job: ChunkJob | Callable[[], ChunkJob],
+    spec: dict[str, Any],
+) -> ChunkPainted:
+    """Hash, look up, paint on a miss: one chunk through the cache. `job` may be a function
+    that builds it, called only on a miss. The same call in this process and in a worker."""
+    t0 = time.perf_counter()
+    calls, forwards, load = backend.denoiser_calls, backend.forwards, backend.load_seconds
+    painting = 0.0
+
+    def make() -> bytes:
+        nonlocal painting
+        inputs = job() if callable(job) else job
+        load0, t = backend.load_seconds, time.perf_counter()
+        out = backend.run(inputs, settings)[: ch.length]
+        painting = time.perf_counter() - t - (backend.load_seconds - load0)
+        return to_png(Image.fromarray(np.concatenate(out, axis=0)))  # frames stacked
+
+    got = cache.get_or_make(spec, make, f"{backend.family} {backend.version}")
+    return ChunkPainted(
+        got.data,
+        got.hit,
+        time.perf_counter() - t0,
+        painting,
+        backend.load_seconds - load,
+        backend.denoiser_calls - calls,
+        backend.forwards - forwards,
+    )
+
+
 # ------------------------------------------------------------------------------ the pass
 class VideoPass:
     """A video model over overlapping chunks of the frames, each chunk cached by its inputs."""
@@ -282,13 +347,14 @@ class VideoPass:
         self.repainted = 0
         self.frames_repainted = 0  # model frames painted (not read from the cache)
         self.paint_seconds = 0.0  # in the model's calls, loading excluded
-        self._calls0 = backend.denoiser_calls
-        self._forwards0 = backend.forwards
+        self._calls = 0  # summed over the chunks, wherever they were painted
+        self._forwards = 0
+        self._load_elsewhere = 0.0  # loading the pipeline in workers (chunks painted there)
 
     @property
     def denoiser_calls(self) -> int:
         """Evaluations this pass ran (its steps that a step cache skipped are not counted)."""
-        return self.backend.denoiser_calls - self._calls0
+        return self._calls
 
     @property
     def own_denoiser_calls(self) -> int:
@@ -366,32 +432,79 @@ class VideoPass:
             "noise": "aligned/1",
         }
 
-    def _run(
-        self, ch: Chunk, comps: dict[int, np.ndarray], previous: tuple[Chunk, list] | None
-    ) -> list[np.ndarray]:
-        job = self.job(ch, comps, previous)
-        spec = self.job_spec(ch, job)
+    def chunk_jobs(self, source: Iterator[np.ndarray]) -> Iterator[tuple[Chunk, ChunkJob, dict]]:
+        """Every chunk's inputs and cache key, in order, to paint elsewhere (`paint_chunk`).
+        Holds the composites of about one chunk. Only for chunks joined by cross-fading:
+        with `join = "condition"` a chunk is given the frames the last one painted, so the
+        chunks are painted in order, in one place (`frames`)."""
+        if self.settings.join == "condition":
+            raise ValueError("chunks conditioned on the last one's frames are painted in order")
+        plan, src = self.plan, iter(source)
+        comps: dict[int, np.ndarray] = {}
+        pulled = 0
+        for c, ch in enumerate(plan.chunks):
+            while pulled <= max(plan.source(j) for j in range(ch.start, ch.start + ch.length)):
+                comps[pulled] = np.asarray(next(src))
+                pulled += 1
+            job = self.job(ch, comps)
+            yield ch, job, self.job_spec(ch, job)
+            del job
+            first = plan.source(plan.chunks[c + 1].start) if c + 1 < len(plan.chunks) else pulled
+            for k in [k for k in comps if k < first]:
+                del comps[k]
+        for _ in src:  # exhausted by now; drained so that its drawing threads finish
+            pass
 
-        def make() -> bytes:
+    def tally(self, ch: Chunk, painted: ChunkPainted, elsewhere: bool = False) -> None:
+        """Count one chunk in the report (`elsewhere`: painted by another process, whose
+        pipeline load this backend did not see)."""
+        self.chunks += 1
+        self.reused += int(painted.hit)
+        if not painted.hit:
             self.repainted += 1
             self.frames_repainted += ch.length
-            load0, t0 = self.backend.load_seconds, time.perf_counter()
-            out = self.backend.run(job, self.settings)[: ch.length]
-            loading = self.backend.load_seconds - load0
-            self.paint_seconds += time.perf_counter() - t0 - loading
-            return to_png(Image.fromarray(np.concatenate(out, axis=0)))  # frames stacked
+        self.paint_seconds += painted.paint_seconds
+        self._calls += painted.denoiser_calls
+        self._forwards += painted.forwards
+        if elsewhere:
+            self._load_elsewhere += painted.load_seconds
 
-        got = self.cache.get_or_make(spec, make, f"{self.backend.family} {self.backend.version}")
-        self.chunks += 1
-        self.reused += int(got.hit)
-        strip = np.asarray(from_png(got.data).convert("RGB"))
+    def _strip(self, ch: Chunk, png: bytes) -> list[np.ndarray]:
+        strip = np.asarray(from_png(png).convert("RGB"))
         w, h = self.work
         return list(strip.reshape(ch.length, h, w, 3))
 
+    def _run(
+        self,
+        c: int,
+        comps: dict[int, np.ndarray],
+        previous: tuple[Chunk, list] | None,
+        known: Mapping[int, dict[str, Any]],
+    ) -> list[np.ndarray]:
+        ch = self.plan.chunks[c]
+        spec = known.get(c)
+        if spec is not None:
+            # painted elsewhere and counted then: read from this cache (painted here again
+            # only if the entry is gone or corrupt)
+            got = paint_chunk(
+                self.backend, self.settings, self.cache, ch, lambda: self.job(ch, comps), spec
+            )
+            if not got.hit:
+                self.tally(ch, got)
+            return self._strip(ch, got.png)
+        job = self.job(ch, comps, previous)
+        got = paint_chunk(self.backend, self.settings, self.cache, ch, job, self.job_spec(ch, job))
+        self.tally(ch, got)
+        return self._strip(ch, got.png)
+
     # --- the stream -------------------------------------------------------------------
-    def frames(self, source: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    def frames(
+        self, source: Iterator[np.ndarray], known: Mapping[int, dict[str, Any]] | None = None
+    ) -> Iterator[np.ndarray]:
         """The shot's frames in order, painted: exactly as many as `source` gives, at the
-        shot's size. Memory holds about one chunk of frames, not the shot."""
+        shot's size. Memory holds about one chunk of frames, not the shot. `known`: chunk
+        index -> cache key of chunks already painted elsewhere (and counted with `tally`)."""
+        known = known or {}
         plan = self.plan
         src = iter(source)
         comps: dict[int, np.ndarray] = {}
@@ -412,7 +525,7 @@ class VideoPass:
 
         for c, ch in enumerate(plan.chunks):
             need(max(plan.source(j) for j in range(ch.start, ch.start + ch.length)))
-            out = self._run(ch, comps, previous)
+            out = self._run(c, comps, previous, known)
             previous = (ch, out)
             for k, (f, w) in enumerate(zip(out, plan.weights(c), strict=True)):
                 j = ch.start + k
@@ -464,9 +577,9 @@ class VideoPass:
             "overlap": self.settings.overlap,
             "join": self.settings.join,
             "denoiser_calls": self.denoiser_calls,
-            "denoiser_forwards": self.backend.forwards - self._forwards0,
+            "denoiser_forwards": self._forwards,
             "paint_seconds": round(self.paint_seconds, 3),
-            "load_seconds": round(self.backend.load_seconds, 3),
+            "load_seconds": round(self.backend.load_seconds + self._load_elsewhere, 3),
             "step_cache": self.settings.cache,
             "placement": self.backend.placement,
             **self.seams.report(),
@@ -526,6 +639,7 @@ class VideoWork:
     chunks: int
     denoiser_calls: int  # without a step cache, and as if no chunk were cached
     sizes: tuple[tuple[int, int, int], ...]  # (width, height, frames) of each chunk call
+    join: str = "crossfade"  # crossfade: chunks are independent calls; condition: in order
 
 
 def video_work(
@@ -564,4 +678,5 @@ def video_work(
         len(plan.chunks),
         per * len(plan.chunks),
         tuple((w, h, ch.padded) for ch in plan.chunks),
+        settings.join,
     )
