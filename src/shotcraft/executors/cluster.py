@@ -65,6 +65,10 @@ class ModelWorker:
         """One harmonize key frame painted here (into this node's cache, and returned)."""
         return work.paint_key(job, layers, self.pool.get(model, device))
 
+    def chunk(self, task: work.ChunkTask) -> work.ChunkDone:
+        """One video chunk painted here (into this node's cache, and returned)."""
+        return work.paint_video_chunk(task, work.chunk_backend(task, self.pool))
+
     def whole(self, shot: Shot, preset: Preset, pick: int, estimate: Any, device: str) -> WholeDone:
         """A shot rendered here as one unit (harmonize, a video model): its clip's bytes."""
         from shotcraft.executors.run import WholeDone
@@ -119,6 +123,9 @@ class RayRunner:
         ]
         self._placed = 0
         self._keys = 0  # key frames handed out (round the model actors)
+        self._chunk_actors: dict[Any, list[Any]] = {}  # a video model -> its chunk actors
+        self._chunk_refs: dict[Any, Any] = {}  # a chunk in flight -> its model
+        self._chunks = 0  # chunks handed out (round the chunk actors)
         self._layers = ray.remote(num_cpus=1, max_retries=RETRIES)(_layers)
         self._segment = ray.remote(num_cpus=1, max_retries=RETRIES)(_segment)
 
@@ -187,6 +194,43 @@ class RayRunner:
         self._keys += 1
         return self._actor(model, device, self._keys).key.remote(job, layers, model, device)
 
+    def chunk(self, task: work.ChunkTask, backend: Any) -> Any:
+        """A video chunk on one of its model's chunk actors, in turn (`backend`: the
+        driver's copy of the model, unused here: the actors load their own)."""
+        assert ray is not None
+        device = self.settings.device
+        model = (task.video or task.model, device)
+        actors = self._chunk_actors.get(model)
+        if actors is None:
+            resources = ray.cluster_resources()
+            gpus = int(resources.get("GPU", 0))
+            wants_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+            # on the CPU, one per CPU that the other actors leave (a chunk actor waiting for
+            # a CPU an actor holds for the command would never start)
+            free = int(resources.get("CPU", 1)) - len(self._actors)
+            n = gpus if wants_gpu else max(1, free)
+            actor = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(ModelWorker)
+            actors = self._chunk_actors[model] = [
+                actor.options(num_cpus=1, num_gpus=1 if wants_gpu else 0).remote(
+                    str(self.settings.cache.root), self.settings.segment_gops
+                )
+                for _ in range(max(1, n))
+            ]
+        self._chunks += 1
+        ref = actors[self._chunks % len(actors)].chunk.remote(task)
+        self._chunk_refs[ref] = model
+        return ref
+
+    def _chunk_landed(self, ref: Any) -> None:
+        """A chunk is in: its model's actors end when it was their last one."""
+        assert ray is not None
+        model = self._chunk_refs.pop(ref, None)
+        if model is None or model in self._chunk_refs.values():
+            return
+        for actor in self._chunk_actors.pop(model, []):
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+
     def model_layers(self, job: work.LayersJob, pipeline: Pipeline) -> Any:
         device = self.settings.device
         return self._actor(pipeline.ctx.shot.model, device).layers.remote(
@@ -221,7 +265,9 @@ class RayRunner:
     def result(self, handle: Any) -> Any:
         assert ray is not None
         try:
-            return ray.get(handle)
+            value = ray.get(handle)
+            self._chunk_landed(handle)
+            return value
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.ActorDiedError) as e:
             raise RenderFailed(f"a Ray worker died {RETRIES + 1} times on one unit: {e}") from None
 

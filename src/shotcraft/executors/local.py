@@ -4,6 +4,7 @@ folder (its lock per key makes a layer once however many workers need it)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -43,7 +44,9 @@ def _done(value: Any) -> Future[Any]:
 
 class LocalRunner:
     """Units in a pool of worker processes. Model work (a model's layers, harmonize key
-    frames, a video-model shot) runs in this process instead: one model load, one GPU."""
+    frames, a video-model shot) runs in this process instead: one model load, one GPU. A
+    video model's chunks on the CPU go to the workers, each keeping the model loaded for
+    the chunks it gets (on a GPU they stay here: one process, one copy of the weights)."""
 
     name = "local"
     passes_handles = False
@@ -97,6 +100,16 @@ class LocalRunner:
         self, job: work.KeyJob, layers: work.LayerBytes, pipeline: Pipeline
     ) -> Future[work.KeyDone]:
         return _done(work.paint_key(job, layers, pipeline.backend))
+
+    def chunk(self, task: work.ChunkTask, backend: Any) -> Future[work.ChunkDone]:
+        """A video chunk: in a worker when `backend` (this process's copy of the model, not
+        loaded yet unless it painted here) runs on the CPU; else painted here by it."""
+        if backend.device == "cpu":
+            threads = self.threads or max(1, (os.cpu_count() or 1) // self.jobs)
+            return self.pool.submit(
+                work.paint_chunk_here, dataclasses.replace(task, threads=threads)
+            )
+        return _done(work.paint_video_chunk(task, backend))
 
     def segment(self, job: work.SegmentJob, layers: work.LayerBytes) -> Future[work.SegmentDone]:
         return self.pool.submit(work.render_segment, job, layers)

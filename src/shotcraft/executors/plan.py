@@ -46,11 +46,17 @@ class ParallelEstimate:
 
 
 def critical_path(
-    estimate: RenderEstimate, segments: int, workers: int, start_ray: bool = False
+    estimate: RenderEstimate,
+    segments: int,
+    workers: int,
+    start_ray: bool = False,
+    spread: tuple[str, ...] = ("frames",),
 ) -> ParallelEstimate:
     """The estimate of one shot whose `segments` are spread over `workers`: the layers first
-    (one unit), then the segments in waves of `workers`, then the splice."""
-    frames_s = estimate.breakdown.get("frames", 0.0)
+    (one unit), then the segments in waves of `workers`, then the splice. `spread`: the
+    parts of the estimate the units share (a video model's chunks: "video"; the frames
+    are then drawn and encoded in one place)."""
+    frames_s = sum(estimate.breakdown.get(k, 0.0) for k in spread)
     rest = max(0.0, estimate.seconds - frames_s)
     segments, workers = max(1, segments), max(1, workers)
     waves = math.ceil(segments / workers)
@@ -59,7 +65,8 @@ def critical_path(
     seconds = rest + frames_s / segments * waves + estimate.frames * SPLICE_S_PER_FRAME + startup
     note = ""
     if seconds >= estimate.seconds:
-        why = "the shot is one segment" if segments == 1 else f"start-up is {startup:.1f}s"
+        unit = "segment" if spread == ("frames",) else "chunk"
+        why = f"the shot is one {unit}" if segments == 1 else f"start-up is {startup:.1f}s"
         note = (
             f"parallelism will not pay: about {seconds:.1f}s on {used} workers against "
             f"{estimate.seconds:.1f}s in one process ({why}); render it without --jobs"

@@ -5,13 +5,18 @@ refusal comes before any work. Then each shot's layers are one unit and each of 
 another, handed to a `Runner` (worker processes, or Ray); the driver collects the segments as
 they finish, splices each shot's clip when its last segment is in, and writes its reports.
 A harmonized shot's key frames are units of their own (model calls, on the model's actor or in
-this process), painted before its segments, which carry the corrections from them. Shots
-whose frames carry state from one to the next (a video model's chunks) are one unit.
+this process), painted before its segments, which carry the corrections from them. A video
+model's chunks joined by cross-fading are units too: the driver builds each chunk's inputs
+from the composite (a few chunks ahead, never the whole shot), the chunks are painted by
+workers that keep the model loaded, and the driver cross-fades the painted chunks in order and
+encodes the clip. Shots whose frames carry state from one to the next (chunks conditioned on
+the last chunk's painted frames, `join = "condition"`) are one unit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 import time
@@ -24,6 +29,8 @@ from shotcraft.backends.base import ModelBackend
 from shotcraft.errors import RenderFailed, UsageError
 from shotcraft.executors.segments import Segment, splice
 from shotcraft.executors.work import (
+    ChunkDone,
+    ChunkTask,
     HarmonizeWork,
     KeyDone,
     KeyJob,
@@ -34,6 +41,7 @@ from shotcraft.executors.work import (
 )
 from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, StageResult, load_context, render_size
+from shotcraft.stages.frames import drawn_frames, encode_segments
 from shotcraft.stages.harmonize import key_frames, keys_for
 from shotcraft.stages.pipeline import Pipeline, RenderWork
 from shotcraft.stages.render import (
@@ -46,6 +54,7 @@ from shotcraft.stages.render import (
     render_clip,
     splittable,
 )
+from shotcraft.stages.video_pass import VideoPass, build_video_pass, video_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +102,11 @@ class Runner(Protocol):
         handle where the runner passes handles, else their value."""
         ...
 
+    def chunk(self, task: ChunkTask, backend: Any) -> Any:
+        """One video chunk painted by the model (a ChunkDone); `backend`: this process's
+        video model (not loaded unless the runner paints here with it)."""
+        ...
+
     def segment(self, job: SegmentJob, layers: Any) -> Any: ...
 
     def whole(self, pipeline: Pipeline, work: RenderWork) -> Any:
@@ -135,6 +149,13 @@ class _Shot:
     key_frames: list[int] | None = None  # a harmonized shot's: painted before its segments
     keys: dict[int, KeyDone] = field(default_factory=dict)
     t_keys: float = 0.0
+    chunked: bool = False  # a video model's chunks as units, joined here
+    video: VideoPass | None = None  # the driver's pass: builds the chunks' inputs, joins them
+    chunk_jobs: Iterator[Any] | None = None  # the chunks not handed out yet
+    chunks: dict[int, ChunkDone] = field(default_factory=dict)
+    chunks_out: int = 0  # handed out, not in yet
+    counted: set[int] = field(default_factory=set)  # chunks the bar has moved for
+    t_chunks: float = 0.0
 
 
 def render_shots(
@@ -169,9 +190,14 @@ def render_shots(
         workers = spec.jobs or os.cpu_count() or 1
         for shot in todo.values():
             p, w = shot.pipeline, shot.work
-            n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
-            n = n if splittable(p.ctx, w.backend) else 1  # a video-model shot: one unit
-            shot.parallel = critical_path(w.estimate, n, workers, start_ray)
+            chunks = _chunks_apart(p, w)
+            if chunks:  # the model's chunks side by side; frames and encoding here
+                shot.chunked = True
+                shot.parallel = critical_path(w.estimate, chunks, workers, start_ray, ("video",))
+            else:
+                n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
+                n = n if splittable(p.ctx, w.backend) else 1  # chunks in order: one unit
+                shot.parallel = critical_path(w.estimate, n, workers, start_ray)
             if not shot.parallel.pays:
                 settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
 
@@ -194,7 +220,7 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
         # 2. Hand out the units: layers first; a shot's segments once its layers are known.
         for i, shot in todo.items():
             p, w = shot.pipeline, shot.work
-            if not splittable(p.ctx, w.backend):
+            if not splittable(p.ctx, w.backend) and not shot.chunked:
                 pending[runner.whole(p, w)] = ("whole", i, None)
                 continue
             job = LayersJob(
@@ -211,7 +237,7 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
             pending[h] = ("layers", i, None)
             # Segments depend on their layers: a runner that can pass a handle as an argument
             # (Ray) gets them now, so they start wherever the layers land
-            if passes_handles and shot.key_frames is None:
+            if passes_handles and shot.key_frames is None and not shot.chunked:
                 for seg in shot.segments:
                     pending[runner.segment(_segment_job(shot, seg, threads), h)] = (
                         "segment",
@@ -231,7 +257,10 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                     if kind == "layers":
                         shot.layers = value
                         shot.t_layers = time.perf_counter() - shot.t0
-                        if shot.key_frames is not None:  # key frames first, as tasks
+                        if shot.chunked:  # the chunks' inputs need the layers, here
+                            _start_chunks(shot, value, settings)
+                            _chunks_next(shot, i, runner, pending, workers + 1, advance)
+                        elif shot.key_frames is not None:  # key frames first, as tasks
                             ref = shot.layers_handle if passes_handles else value
                             for k in shot.key_frames:
                                 pending[runner.key(_key_job(shot, k), ref, shot.pipeline)] = (
@@ -252,6 +281,9 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                                 unit = _segment_job(shot, s, threads)
                                 layers = shot.layers_handle if passes_handles else shot.layers
                                 pending[runner.segment(unit, layers)] = ("segment", i, s)
+                    elif kind == "chunk":
+                        _chunk_in(shot, value, settings)
+                        _chunks_next(shot, i, runner, pending, workers + 1, advance)
                     elif kind == "segment":
                         shot.done[seg.index] = value
                         if not by_frame:
@@ -260,12 +292,188 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
                         _finish_whole(shot, value, runner.name)
                         advance(shot.pipeline.motion(shot.work.pick).frames)
                     complete = shot.layers is not None and len(shot.done) == len(shot.segments)
-                    if complete and shot.result is None:
+                    if complete and shot.result is None and not shot.chunked:
                         _finish_split(shot, runner.name)
         except BaseException:
             # Ctrl-C, or a unit that failed for good: nothing more runs, nothing half-written
             runner.cancel(list(pending))
+            for shot in todo.values():
+                if shot.chunk_jobs is not None:
+                    shot.chunk_jobs.close()  # its drawing threads stop
             raise
+
+
+def _chunks_apart(p: Pipeline, w: RenderWork) -> int:
+    """How many chunks a shot's video pass paints as units of their own: 0 when it has none,
+    or when its chunks must be painted in order (`join = "condition"`: a chunk is given the
+    frames the last one painted), or when harmonize feeds it (its key frames first, in one
+    process)."""
+    ctx = p.ctx
+    if harmonized(ctx, w.backend):
+        return 0
+    painter = w.backend if isinstance(w.backend, ModelBackend) else None
+    vw = video_work(ctx.shot, p.motion(w.pick).frames, render_size(ctx.shot, ctx.preset), painter)
+    if vw is None or vw.join != "crossfade":
+        return 0
+    return vw.chunks
+
+
+def _start_chunks(shot: _Shot, layers: LayerBytes, settings: Settings) -> None:
+    """The driver's video pass over the shot's composite, from the layers' bytes (the very
+    compositor and references a one-process render has), and its chunks' inputs to come."""
+    from shotcraft.executors.work import _compositor
+    from shotcraft.stages.layers import from_png
+
+    p, w = shot.pipeline, shot.work
+    ctx, motion = p.ctx, p.motion(w.pick)
+    comp = _compositor(layers, render_size(ctx.shot, ctx.preset))
+    sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
+    painter = w.backend if isinstance(w.backend, ModelBackend) else None
+    vp = build_video_pass(
+        ctx.shot,
+        motion,
+        comp,
+        sprites,
+        p.layer_plan(w.pick).plate_size,
+        settings.cache,
+        settings.device,
+        painter,
+        model_prompt(ctx.shot),
+    )
+    assert vp is not None
+    shot.video = vp
+    source = drawn_frames(comp, motion, None, ctx.preset.samples, ctx.preset.shutter, rgb=True)
+    shot.chunk_jobs = enumerate(vp.chunk_jobs(source))
+    shot.t_chunks = time.perf_counter()
+
+
+def _chunks_next(
+    shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], window: int, advance: Any
+) -> None:
+    """Move the bar for the chunks in, hand out more, and join the clip after the last."""
+    vp = shot.video
+    assert vp is not None
+    _hand_chunks(shot, i, runner, pending, window)
+    for c in [c for c in shot.chunks if c not in shot.counted]:  # from units or this cache
+        advance(vp.plan.frames_completed(c))
+        shot.counted.add(c)
+    if shot.chunk_jobs is None and not shot.chunks_out:
+        _finish_chunked(shot, runner.name)
+
+
+def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], window: int) -> None:
+    """Hand out chunks until `window` are in flight: the driver holds only their inputs. A
+    chunk this machine's cache has is read here, not sent (a worker without the shared
+    folder would paint it again)."""
+    from shotcraft.executors.work import worker_name
+
+    vp, settings = shot.video, shot.pipeline.settings
+    assert vp is not None
+    ctx = shot.pipeline.ctx
+    while shot.chunk_jobs is not None and shot.chunks_out < window:
+        item = next(shot.chunk_jobs, None)
+        if item is None:
+            shot.chunk_jobs = None
+            break
+        c, (ch, job, spec) = item
+        if settings.cache.contains(spec):
+            from shotcraft.stages.video_pass import paint_chunk
+
+            got = paint_chunk(vp.backend, vp.settings, settings.cache, ch, job, spec)
+            _chunk_in(shot, ChunkDone(ctx.shot.id, c, got, spec, "", worker_name()), None)
+            continue
+        task = ChunkTask(
+            ctx.shot.id,
+            c,
+            ch,
+            job,
+            spec,
+            vp.settings,
+            ctx.shot.video,
+            ctx.shot.model,
+            settings.device,
+            str(settings.cache.root),
+        )
+        del job
+        pending[runner.chunk(task, vp.backend)] = ("chunk", i, c)
+        shot.chunks_out += 1
+
+
+def _chunk_in(shot: _Shot, done: ChunkDone, settings: Settings | None) -> None:
+    """A painted chunk: counted, and filed in this machine's cache (from where the join reads
+    it: the driver never holds the shot's painted frames)."""
+    from shotcraft.executors.work import worker_name
+
+    vp = shot.video
+    assert vp is not None
+    if settings is not None:  # from a unit (else read from this cache already)
+        shot.chunks_out -= 1
+        if not settings.cache.contains(done.spec):
+            settings.cache.get_or_make(done.spec, lambda: done.painted.png, done.producer)
+    vp.tally(vp.plan.chunks[done.index], done.painted, elsewhere=done.worker != worker_name())
+    # the bytes are in the cache: keep only what the report needs
+    light = dataclasses.replace(done.painted, png=b"")
+    shot.chunks[done.index] = dataclasses.replace(done, painted=light)
+
+
+def _finish_chunked(shot: _Shot, executor: str) -> None:
+    """Every chunk is in: cross-fade them in order over the composite and encode the clip, as
+    a one-process render does (the same code, the chunks read from the cache)."""
+    from shotcraft.executors.work import worker_name
+
+    p, w, vp = shot.pipeline, shot.work, shot.video
+    assert shot.layers is not None and vp is not None
+    ctx, motion = p.ctx, p.motion(w.pick)
+    size = render_size(ctx.shot, ctx.preset)
+    t_chunks = time.perf_counter() - shot.t_chunks
+    t_join = time.perf_counter()
+    comp = vp.inputs.comp
+    source = drawn_frames(comp, motion, None, ctx.preset.samples, ctx.preset.shutter, rgb=True)
+    known = {c: d.spec for c, d in shot.chunks.items()}
+    coherence = Coherence(motion, size, p.layer_plan(w.pick).plate_size)
+    seconds = encode_segments(
+        vp.frames(source, known),
+        ctx.paths.clip,
+        shot.segments,
+        size,
+        ctx.shot.fps,
+        encoder_settings(ctx),
+        None,
+        coherence.add,
+    )
+    here = worker_name()
+    ordered = [shot.chunks[c] for c in range(len(vp.plan.chunks))]
+    report = clip_report(
+        ctx,
+        w.backend,
+        motion,
+        w.estimate,
+        shot.layers.report,
+        {"layers": shot.layers.seconds, "chunks": t_chunks, "frames": time.perf_counter() - t_join},
+        shot.layers.denoiser_calls + vp.denoiser_calls,
+        {"harmonize": None, "video_pass": vp.report(), "coherence": coherence.report()},
+        execution_report(
+            executor,
+            [shot.layers.worker, *(d.worker for d in ordered), here],
+            shot.segments,
+            seconds,
+            [here] * len(shot.segments),
+        ),
+    )
+    report["layers_worker"] = shot.layers.worker
+    # alongside the segments (encoded here): each chunk's model call, where it ran
+    report["chunks"] = [
+        {
+            "index": d.index,
+            "model_frames": [ch.start, ch.start + ch.length],
+            "seconds": round(d.painted.seconds, 3),
+            "worker": d.worker,
+            "from_cache": d.painted.hit,
+        }
+        for d, ch in zip(ordered, vp.plan.chunks, strict=True)
+    ]
+    report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
+    shot.result = p.finish_render(w, report)
 
 
 def _threads(runner: Runner, workers: int) -> int:

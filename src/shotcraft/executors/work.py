@@ -1,6 +1,7 @@
 """The pieces of a render that run in a worker (a local process, a Ray task or actor): layers
-through the cache, and one segment's frames drawn and encoded. Values in, values out: a worker
-needs no project folder, only a cache folder for the layers it makes.
+through the cache, a harmonize key frame, a video model's chunk, and one segment's frames drawn
+and encoded. Values in, values out: a worker needs no project folder, only a cache folder for
+what it makes.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from shotcraft.backends.base import Backend
+from shotcraft.backends.video_base import ChunkJob, VideoSettings
 from shotcraft.executors.segments import Segment
 from shotcraft.layout.planner import Layout
 from shotcraft.media.encode import EncoderSettings
 from shotcraft.motion.track import MotionTrack
-from shotcraft.spec.model import Shot
+from shotcraft.spec.model import ModelSpec, Shot, VideoSpec
 from shotcraft.stages.layers import LayerPlan
+from shotcraft.stages.video_pass import Chunk, ChunkPainted
 
 # Tests only: a folder where a file `kill-<shot>-<segment>` makes the worker that draws that
 # segment kill itself halfway through, once (the file is claimed by renaming it). A worker
@@ -202,6 +205,84 @@ def paint_key(job: KeyJob, layers: LayerBytes, backend: Any) -> KeyDone:
         backend.denoiser_calls - calls,
         worker_name(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkTask:
+    """Paint one chunk of a shot's video pass (a model call, through the cache): its inputs
+    as the driver built them (`VideoPass.chunk_jobs`) and their cache key, so a chunk painted
+    here is the very entry a single-process render reads."""
+
+    shot_id: str
+    index: int
+    chunk: Chunk
+    job: ChunkJob
+    spec: dict[str, Any]  # VideoPass.job_spec
+    settings: VideoSettings
+    video: VideoSpec | None  # the shot's [video] table; None: AnimateDiff from `model`
+    model: ModelSpec | None
+    device: str
+    cache_root: str
+    threads: int = 0  # torch threads in a worker process (0: leave them as they are)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDone:
+    shot_id: str
+    index: int
+    painted: ChunkPainted
+    spec: dict[str, Any]  # its cache key spec: the driver files it in its own cache too
+    producer: str
+    worker: str
+
+
+def chunk_backend(task: ChunkTask, pool: Any = None) -> Any:
+    """The video model a chunk needs, kept loaded by `pool` (or this process's registry)."""
+    from shotcraft.backends.video_base import video_backend
+
+    if task.video is not None:
+        return video_backend(task.video, task.device)
+    from shotcraft.backends.video_animatediff import AnimateDiffVideo
+
+    return AnimateDiffVideo((pool or _own_pool()).get(task.model, task.device))
+
+
+def paint_video_chunk(task: ChunkTask, backend: Any) -> ChunkDone:
+    """One chunk, painted by `backend` unless the cache at `task.cache_root` has it."""
+    from shotcraft.cache import Cache
+    from shotcraft.stages.video_pass import paint_chunk
+
+    if task.threads:
+        import torch
+
+        torch.set_num_threads(task.threads)  # a worker process among others on the cores
+    cache = Cache(Path(task.cache_root))
+    painted = paint_chunk(backend, task.settings, cache, task.chunk, task.job, task.spec)
+    return ChunkDone(
+        task.shot_id,
+        task.index,
+        painted,
+        task.spec,
+        f"{backend.family} {backend.version}",
+        worker_name(),
+    )
+
+
+def paint_chunk_here(task: ChunkTask) -> ChunkDone:
+    """A chunk in a local worker process: the model stays loaded there for its next chunks."""
+    return paint_video_chunk(task, chunk_backend(task))
+
+
+_pool: Any = None  # a worker process's models (AnimateDiff's image model), loaded once
+
+
+def _own_pool() -> Any:
+    global _pool
+    if _pool is None:
+        from shotcraft.backends import BackendPool
+
+        _pool = BackendPool()
+    return _pool
 
 
 @dataclass(frozen=True, slots=True)
