@@ -112,3 +112,23 @@ def tiny_adapter(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> 
     from tests.tiny_model import build_tiny_motion_adapter
 
     return build_tiny_motion_adapter(tmp_path_factory.mktemp("adapters"))
+
+
+@pytest.fixture(scope="session")
+def video_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three tiny pipelines on disk, built once per session (under 1 MB each)."""
+    pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from tests.tiny_video_models import (
+        build_tiny_cogvideox_v2v,
+        build_tiny_ltx_condition,
+        build_tiny_wan_vace,
+    )
+
+    folder = tmp_path_factory.mktemp("video-models")
+    return {
+        "wan": build_tiny_wan_vace(folder),
+        "ltx": build_tiny_ltx_condition(folder),
+        "cog": build_tiny_cogvideox_v2v(folder),
+    }

@@ -481,3 +481,120 @@ def test_ctrl_c_with_executor_ray_cancels_its_tasks_and_exits_130(
             with contextlib.suppress(OSError):
                 os.kill(int(line.split(":")[0]), signal.SIGKILL)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ video chunks as units
+class _Bar:
+    """A reporter that keeps each bar's total and how far it moved."""
+
+    def __init__(self) -> None:
+        self.bars: list[list] = []
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def task(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        bar = [label, total, 0]
+        self.bars.append(bar)
+
+        def advance(n: int = 1) -> None:
+            bar[2] += n
+
+        yield advance
+
+
+def _video_shot(write_shot: Callable[..., Path], model: Path, video: str) -> Path:
+    from tests.integration.test_video_models import shot_text
+
+    # 33 frames at 16 fps, 64x64: chunks of 13 sharing 5 start at 0, 8, 16 and 24
+    return write_shot(shot_text(model, duration=2.0625, video=video), "v.toml")
+
+
+CROSSFADED = 'chunk = 13\noverlap = 5\nregenerate = ["fox", "owl"]'
+
+
+def _chunked_split(
+    shot: Path, tmp_path: Path, cache_dir: Path, spec: ExecutorSpec, name: str
+) -> dict:
+    """Render a four-chunk video shot on `spec`'s workers; check what the user gets against
+    a one-process render from a cache of its own, and that a one-process render over the
+    split render's cache reads every chunk from it (the same cache keys)."""
+    bar = _Bar()
+    settings = Settings(
+        project=tmp_path / name, cache_dir=cache_dir, segment_gops=1, device="cpu", reporter=bar
+    )
+    (result,) = render_shots([shot], settings, spec)
+    assert result.ran
+    clip = tmp_path / name / "v" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    vp = report["video_pass"]
+    assert (vp["chunks"], vp["repainted"], vp["chunks_reused"]) == (4, 4, 0)
+    assert vp["frames_repainted"] == 3 * 13 + 9
+    assert report["denoiser_calls"] == 4 * 2 == report["estimate"]["denoiser_calls"]
+    assert [c["model_frames"] for c in report["chunks"]] == [[0, 13], [8, 21], [16, 29], [24, 33]]
+    assert all(c["seconds"] > 0 and not c["from_cache"] for c in report["chunks"])
+    assert [s["frames"] for s in report["segments"]] == [[0, 16], [16, 32], [32, 33]]
+    assert report["estimate_parallel"]["segments"] == 4  # the units: its chunks
+    (render_bar,) = [b for b in bar.bars if b[0].startswith("render:")]
+    assert render_bar[1:] == [33, 33], bar.bars  # the one bar counts every frame once
+    info = probe(clip)
+    assert info.frames == 33 and info.size == (64, 64) and info.fps == 16
+    fresh = tmp_path / f"{name}-fresh-cache"
+    fresh.mkdir()
+    for f in cache_dir.glob("calibration*.json"):
+        shutil.copy(f, fresh / f.name)
+    one = single_process(shot, tmp_path / f"{name}-one", fresh, segment_gops=1)
+    assert decoded(clip) == decoded(one)
+    again = Settings(project=tmp_path / f"{name}-again", cache_dir=cache_dir, segment_gops=1)
+    Pipeline(load_context(shot, again), again).render()
+    whole = json.loads((tmp_path / f"{name}-again" / "v" / "render.json").read_text())
+    assert whole["video_pass"]["chunks_reused"] == 4 and whole["denoiser_calls"] == 0
+    assert decoded(tmp_path / f"{name}-again" / "v" / "clip.mp4") == decoded(one)
+    return report
+
+
+@pytest.mark.diffusion
+def test_jobs_2_paints_video_chunks_in_two_workers_and_joins_them_here(
+    write_shot: Callable[..., Path], video_models: dict[str, Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    shot = _video_shot(write_shot, video_models["wan"], CROSSFADED)
+    report = _chunked_split(shot, tmp_path, cache_dir, ExecutorSpec("local", 2), "jobs")
+    assert report["executor"] == "local"
+    painters = {c["worker"] for c in report["chunks"]}
+    assert len(painters) == 2, report["chunks"]  # two worker processes, each its model loaded
+    assert painters.isdisjoint(s["worker"] for s in report["segments"])  # joined here
+
+
+@pytest.mark.diffusion
+def test_ray_paints_video_chunks_on_model_actors_on_both_nodes(
+    ray_cluster: object,
+    write_shot: Callable[..., Path],
+    video_models: dict[str, Path],
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    shot = _video_shot(write_shot, video_models["wan"], CROSSFADED)
+    report = _chunked_split(shot, tmp_path, cache_dir, ExecutorSpec("ray"), "ray")
+    assert report["executor"] == "ray"
+    painters = [c["worker"] for c in report["chunks"]]
+    nodes = {w.split(":")[0] for w in painters}
+    assert len(nodes) == 2 and len(set(painters)) == 2, painters  # an actor on each node
+    assert report["video_pass"]["load_seconds"] > 0  # loaded in the actors, not here
+
+
+@pytest.mark.diffusion
+def test_chunks_conditioned_on_the_last_one_stay_one_unit_in_order(
+    write_shot: Callable[..., Path], video_models: dict[str, Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    shot = _video_shot(write_shot, video_models["wan"], f'{CROSSFADED}\njoin = "condition"')
+    settings = Settings(project=tmp_path / "jobs", cache_dir=cache_dir, segment_gops=1)
+    (result,) = render_shots([shot], settings, ExecutorSpec("local", 2))
+    assert result.ran
+    report = json.loads((tmp_path / "jobs" / "v" / "render.json").read_text())
+    assert report["video_pass"]["join"] == "condition" and report["video_pass"]["repainted"] == 4
+    assert "chunks" not in report and len(report["workers"]) == 1  # one unit, in order
+    assert report["estimate_parallel"]["segments"] == 1

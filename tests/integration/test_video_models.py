@@ -20,26 +20,6 @@ from shotcraft.media.probe import probe
 pytestmark = pytest.mark.diffusion
 
 
-@pytest.fixture(scope="session")
-def video_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The three tiny pipelines on disk, built once per session (under 1 MB each)."""
-    pytest.importorskip("diffusers")
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    from tests.tiny_video_models import (
-        build_tiny_cogvideox_v2v,
-        build_tiny_ltx_condition,
-        build_tiny_wan_vace,
-    )
-
-    folder = tmp_path_factory.mktemp("video-models")
-    return {
-        "wan": build_tiny_wan_vace(folder),
-        "ltx": build_tiny_ltx_condition(folder),
-        "cog": build_tiny_cogvideox_v2v(folder),
-    }
-
-
 # Two subjects far apart on a still camera: the fox crosses the left half all shot long;
 # the owl (right) fades in late, so an edit of its last key touches only the last chunk.
 SHOT = """\
