@@ -13,9 +13,11 @@ versions.
   VAE decode and encode against pixels, a call's own cost (text encoding, pre- and
   post-processing) against pixels; every point is the median of several runs. The load time
   is measured apart and counted only when the process has to load, and each library's import
-  (torch, transformers, diffusers: seconds, most of a small model's load) only where the
-  process has yet to import it.
-- Every render's actual time refines a model's rates: a correction per size bucket (`learn`).
+  (torch, transformers, diffusers, the pipeline class: seconds, most of a small model's load)
+  only where the process has yet to import it.
+- Every render's actual time refines a model's rates: a correction per size bucket (`learn`);
+  every process that loads the model adds its load and import times to the few recent ones
+  kept, whose medians the estimates use (`observe_startup`).
 - A model never timed gets a rough estimate from its config files (`cost_config`), marked
   rough, with its error bar.
 """
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,9 @@ ROUGH_FACTOR = 3.0  # a config-file estimate: within a factor of this, either wa
 LEARN_WEIGHT = 0.5  # how far one render moves a correction toward what it measured
 LEARN_SHARE = 0.25  # a render teaches the model's rates only where the model is this share
 HISTORY = 20  # renders remembered per model and machine
+STARTUP_KEPT = 5  # loads and imports remembered (their median is the estimate's)
+IMPORTS_VERSION = 2  # 2: a known family's own pipeline class (1: diffusers' auto pipelines,
+# whose import a render of a known family no longer pays: a record of 1 is timed afresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,9 @@ class RenderEstimate:
     source: str = "calibrated"  # calibrated | rough (from config files) | procedural
     model_seconds: float = 0.0  # the model's share of `seconds` (loading included)
     bucket: str = ""  # the size bucket of the model's largest share (see `learn`)
+    # what `model_load` in the breakdown is made of: "load_s", "warmup_s" and each import
+    # counted (module -> seconds), so that a render can tell its painting from its start-up
+    startup: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -624,13 +632,19 @@ def with_model(
             biggest, biggest_s = bucket(c.size), seconds
     # loading (reading weights, each pipeline's first call) only when this process must,
     # with each library's import that this process has yet to pay
-    load = 0.0
+    startup: dict[str, float] = {}
     if not loaded and calls:
-        load = float(record.get("load_s", 0.0)) + imports_seconds(record)
+        warmup = 0.0
         if parts["painting"] or parts["video"]:
-            load += float(record.get("warmup_t2i_s", 0.0))
+            warmup += float(record.get("warmup_t2i_s", 0.0))
         if parts["harmonize"]:
-            load += float(record.get("warmup_i2i_s", 0.0))
+            warmup += float(record.get("warmup_i2i_s", 0.0))
+        startup = {
+            "load_s": float(record.get("load_s", 0.0)),
+            "warmup_s": warmup,
+            **pending_imports(record),
+        }
+    load = sum(startup.values())
     model_s = load + sum(parts.values())
     rough = record.get("source") == "rough"
     if rough:
@@ -655,13 +669,48 @@ def with_model(
         model_seconds=model_s,
         bucket=biggest,
         note=note,
+        startup=startup,
     )
 
 
+def pending_imports(record: dict[str, Any]) -> dict[str, float]:
+    """The imports this process has yet to pay for the model (module -> seconds): each one
+    the record has timed (`imports`, the median of recent loads) not imported here yet."""
+    return {m: float(t) for m, t in record.get("imports", {}).items() if m not in sys.modules}
+
+
 def imports_seconds(record: dict[str, Any]) -> float:
-    """Seconds this process has yet to spend importing the libraries the model needs: each
-    one timed at calibration (`imports`) that is not imported here yet."""
-    return sum(float(t) for m, t in record.get("imports", {}).items() if m not in sys.modules)
+    """Seconds this process has yet to spend importing the libraries the model needs."""
+    return sum(pending_imports(record).values())
+
+
+def observe_startup(
+    record: dict[str, Any],
+    load_s: float | None,
+    imports: dict[str, float],
+    keys: Sequence[str] = (),
+) -> None:
+    """One process's load time and import times join the record's recent ones (STARTUP_KEPT
+    of each), and their medians become the record's `load_s` and `imports`: on a busy
+    machine the same imports vary by a quarter between fresh processes, and one unlucky
+    timing must not set every later estimate. `keys` are all the modules that process's
+    load went through (imported or found imported): an import kept for a module not among
+    them is one the code no longer makes, and is dropped."""
+    if load_s is not None:
+        runs = record.setdefault("load_runs", [])
+        runs.append(round(load_s, 4))
+        del runs[:-STARTUP_KEPT]
+        record["load_s"] = round(statistics.median(runs), 4)
+    kept: dict[str, list[float]] = record.setdefault("import_runs", {})
+    if keys:
+        for m in [m for m in kept if m not in keys]:
+            del kept[m]
+    for m, t in imports.items():
+        runs = kept.setdefault(m, [])
+        runs.append(round(t, 4))
+        del runs[:-STARTUP_KEPT]
+    record["imports"] = {m: round(statistics.median(r), 4) for m, r in kept.items() if r}
+    record["imports_version"] = IMPORTS_VERSION
 
 
 def _unpriced_note(calls: list[ModelCall]) -> str:
@@ -742,11 +791,10 @@ def _measure_model(
         "points": {p: [] for p in PARTS},
         "token_pixels": max(1, m // 8) ** 2,  # pixels per latent token (the VAE's factor²)
     }
-    if fresh:
-        out["load_s"] = backend.load_seconds
-    # each library's import, where this process paid it (torch's may have been paid before
-    # the load, resolving the device); a record keeps the last seen of each
-    out["imports"] = dict(backend.imports)
+    # the load and each library's import, where this process paid them and has not told
+    # the record yet (torch's may have been paid before the load, resolving the device)
+    load_s, imports = backend.take_startup()
+    out["startup"] = (load_s, imports, list(backend.import_keys))
     sizes = _distinct([*t2i_sizes, *i2i_sizes])  # steps and decode are needed at i2i sizes
     lo, hi = CAL_STEPS
     warm = backend.time_call("t2i", sizes[0], lo)  # a pipeline's first call costs extra
@@ -799,11 +847,11 @@ def _merge(record: dict[str, Any], new: dict[str, Any]) -> None:
             old[:] = [p for p in old if not _near(float(p[0]), x)]
             old.append([round(x, 6), round(y, 6)])
         old.sort()
-    for k in ("token_pixels", "load_s", "warmup_t2i_s", "warmup_i2i_s"):
+    for k in ("token_pixels", "warmup_t2i_s", "warmup_i2i_s"):
         if k in new:
             record[k] = round(new[k], 4) if isinstance(new[k], float) else new[k]
-    imports = record.setdefault("imports", {})
-    imports.update({m: round(t, 4) for m, t in new.get("imports", {}).items()})
+    if "startup" in new:
+        observe_startup(record, *new["startup"])
     record["calibration_s"] = round(
         float(record.get("calibration_s", 0.0)) + new["calibration_s"], 3
     )
@@ -844,9 +892,10 @@ def model_rates(
     device = backend.device
     key = model_key(backend, device)
     record = None if again else load_calibration(cache_root).get("models", {}).get(key)
-    if record is not None and "imports" not in record:
-        # timed before the libraries' imports were timed apart from the load: its load time
-        # leaves part of them out, so it is timed afresh
+    if record is not None and record.get("imports_version") != IMPORTS_VERSION:
+        # timed before the libraries' imports were timed apart from the load (its load time
+        # leaves part of them out), or with imports this code no longer makes (diffusers'
+        # auto pipelines): timed afresh
         record, again = None, True
     t2i, i2i = _model_sizes(backend, calls)
     if record is not None:
@@ -884,17 +933,30 @@ def model_rates(
 
 
 def learn(cache_root: Path, backend: ModelBackend, estimate: RenderEstimate, actual: float) -> None:
-    """A render's actual time refines the model's rates for its size bucket on this machine
-    (where the model is a fair share of the render: else the drawing's noise would teach it),
-    and joins the record of recent errors."""
+    """A render's actual time refines the model's rates on this machine: the load and import
+    times it measured (where it loaded the model) join the recent ones (`observe_startup`),
+    and its painting, the actual time less the drawing and the start-up, refines the rates
+    of its size bucket (where the painting is a fair share of the render: else the drawing's
+    noise would teach it). The render joins the record of recent errors."""
     if estimate.source != "calibrated" or estimate.model_seconds <= 0 or actual <= 0:
         return
     key = model_key(backend, backend.device)
+    load_s, imports = backend.take_startup()
+    keys = list(backend.import_keys)
+    # the start-up this render paid after its estimate, as measured where it was
+    startup = dict(estimate.startup)
+    if load_s is not None and startup:
+        startup["load_s"] = load_s
+        startup.update({m: t for m, t in imports.items() if m in startup})
+    painting_est = estimate.model_seconds - sum(estimate.startup.values())
+    painting = actual - (estimate.seconds - estimate.model_seconds) - sum(startup.values())
 
     def change(data: dict[str, Any]) -> None:
         rec = data["models"].get(key)
         if rec is None:
             return
+        if load_s is not None:
+            observe_startup(rec, load_s, imports, keys)
         renders = rec.setdefault("renders", [])
         renders.append(
             {
@@ -906,9 +968,8 @@ def learn(cache_root: Path, backend: ModelBackend, estimate: RenderEstimate, act
             }
         )
         del renders[:-HISTORY]
-        if estimate.model_seconds >= LEARN_SHARE * estimate.seconds:
-            model_actual = actual - (estimate.seconds - estimate.model_seconds)
-            ratio = min(4.0, max(0.25, model_actual / estimate.model_seconds))
+        if painting_est > 0 and painting_est >= LEARN_SHARE * estimate.seconds:
+            ratio = min(4.0, max(0.25, painting / painting_est))
             c = rec.setdefault("corrections", {}).setdefault(
                 estimate.bucket, {"factor": 1.0, "renders": 0}
             )
@@ -928,6 +989,26 @@ def denoise_seconds(
     return call_seconds(record, ModelCall("timing", call, size, steps))
 
 
+def _runs(runs: Sequence[float]) -> str:
+    return ", ".join(f"{float(t):.2f}" for t in runs)
+
+
+def _startup_lines(rec: dict[str, Any]) -> list[str]:
+    """The load and import times a fresh process is estimated to pay, each the median of the
+    recent ones measured (calibration and renders that loaded the model)."""
+    runs = rec.get("load_runs", [])
+    lines = [
+        f"  loading: {float(rec.get('load_s', 0)):.2f}s, the median of the last {len(runs)} "
+        f"loads ({_runs(runs)}s)"
+    ]
+    for module, runs in rec.get("import_runs", {}).items():
+        t = float(rec.get("imports", {}).get(module, 0.0))
+        lines.append(
+            f"  import {module}: {t:.2f}s, the median of the last {len(runs)} ({_runs(runs)}s)"
+        )
+    return lines
+
+
 def describe(data: dict[str, Any]) -> list[str]:
     """What `calibrate --show` prints: every machine's and model's rates, where they come
     from, and how the recent estimates did."""
@@ -945,8 +1026,9 @@ def describe(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"  source: {rec.get('source', 'calibrated')}, timed at {len(sizes)} sizes "
             f"({', '.join(f'{x:.3g}k' for x in sizes)} latent tokens) in "
-            f"{float(rec.get('calibration_s', 0)):.1f}s; loading {rec.get('load_s', 0):.2f}s"
+            f"{float(rec.get('calibration_s', 0)):.1f}s"
         )
+        lines.extend(_startup_lines(rec))
         a, b, c = fit(rec.get("points", {}).get("step", []))
         lines.append(f"  denoiser step: {a:.4g} + {b:.4g}·k + {c:.4g}·k² s (k: 1000 tokens)")
         for part in ("vae_decode", "vae_encode", "call_t2i", "call_i2i"):

@@ -4,6 +4,9 @@ counted in denoiser calls (what render.json reports, from a hook on the denoiser
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,3 +240,40 @@ def test_sketch_and_status_of_a_model_shot_never_import_torch(
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False False"
     assert "calibrate --model" in out.stdout  # the estimate says what it leaves out
+
+
+LOAD = """
+import json, sys
+from shotcraft.backends.diffusers_t2i import DiffusersBackend
+from shotcraft.spec.model import ModelSpec
+b = DiffusersBackend(ModelSpec(id=sys.argv[1]), device="cpu")
+b.load()
+i2i = type(b.img2img).__name__
+print(json.dumps({
+    "imports": b.imports,
+    "not_imported": [k for k in b.import_keys if k not in sys.modules],
+    "auto": "diffusers.pipelines.auto_pipeline" in sys.modules,
+    "t2i": type(b.pipe).__name__,
+    "i2i": i2i,
+}))
+"""
+
+
+def test_a_known_family_loads_with_its_own_classes_and_times_what_it_imports(
+    tiny_model: Path,
+) -> None:
+    # a fresh process: what a user's render imports, not what this test run already has
+    r = subprocess.run(
+        [sys.executable, "-c", LOAD, str(tiny_model)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+    )
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (got["t2i"], got["i2i"]) == ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
+    assert got["auto"] is False  # diffusers' auto pipelines (every pipeline class) never imported
+    # every import timed is one a process that has made it finds in sys.modules
+    assert got["not_imported"] == []
+    assert {"torch", "diffusers.utils.logging"} <= set(got["imports"])
+    assert any(k.endswith("pipeline_stable_diffusion") for k in got["imports"]), got["imports"]

@@ -166,7 +166,8 @@ def test_a_cold_model_render_builds_one_backend_and_loads_the_model_once(
 ) -> None:
     import diffusers
 
-    _count(monkeypatch, counts, diffusers.AutoPipelineForText2Image, "from_pretrained")
+    # the family's own class (see diffusers_t2i.pipeline_classes)
+    _count(monkeypatch, counts, diffusers.StableDiffusionPipeline, "from_pretrained")
     model = f'[model]\nid = "{tiny_model}"\nsteps = 2\nstrength = 0.5\nevery = 6'
     shot = write_shot(SHOT.format(preset="final", model=model))
     r = cli("render", shot)  # not calibrated yet: the estimate times the model first

@@ -110,3 +110,69 @@ def test_fit_budget_refuses_when_nothing_fits(tmp_path: Path) -> None:
     with pytest.raises(OverBudget, match="nothing fits --fit-budget 1s"):
         fit_budget(ctx, 1.0, _price(ctx), _price, fewest_steps=4)
     assert dataclasses.replace(ctx.preset).scale == 1.0
+
+
+def test_load_and_import_times_are_the_median_of_recent_loads() -> None:
+    record: dict[str, Any] = {}
+    keys = ["torch", "diffusers.x"]
+    for load, imp in ((1.0, 2.0), (1.1, 2.1), (3.0, 6.0)):  # one unlucky process
+        cost.observe_startup(record, load, {"torch": imp, "diffusers.x": 0.5}, keys)
+    assert record["load_s"] == 1.1 and record["imports"] == {"torch": 2.1, "diffusers.x": 0.5}
+    for _ in range(cost.STARTUP_KEPT):
+        cost.observe_startup(record, 2.0, {"torch": 3.0}, keys)
+    assert record["load_runs"] == [2.0] * cost.STARTUP_KEPT  # only the recent ones are kept
+    assert record["imports"]["torch"] == 3.0
+    # a module the load no longer goes through is dropped, not counted in every estimate
+    cost.observe_startup(record, 2.0, {"diffusers.y": 0.4}, ["torch", "diffusers.y"])
+    assert set(record["imports"]) == {"torch", "diffusers.y"}
+    assert record["imports_version"] == cost.IMPORTS_VERSION
+
+
+def test_a_record_timed_with_the_old_imports_is_timed_afresh(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    backend: Any = _Backend(
+        identity="local:abc", model=ModelSpec(id="m"), device_request="cpu", device="cpu"
+    )
+    key = cost.model_key(backend, "cpu")
+    old = {
+        "points": {p: [[x, 0.1] for x in (1.0, 2.0, 4.0)] for p in cost.PARTS},
+        "imports": {"diffusers.pipelines.auto_pipeline": 1.5},
+        "source": "calibrated",
+    }
+    cost._update(tmp_path, lambda d: d["models"].__setitem__(key, old))
+    timed: list[Any] = []
+
+    def measure(*a: Any) -> dict[str, Any]:
+        timed.append(a)
+        return {"points": {}, "calibration_s": 1.0, "startup": (1.0, {"torch": 0.9}, ["torch"])}
+
+    monkeypatch.setattr(cost, "_measure_model", measure)
+    monkeypatch.setattr(cost, "calibration_sizes", lambda b, s: [(64, 64)])
+    backend.model = SimpleNamespace(id="m")
+    backend.paint_size = lambda s: s
+    rec = cost.model_rates(tmp_path, backend)
+    assert timed and rec["imports"] == {"torch": 0.9}
+    assert "diffusers.pipelines.auto_pipeline" not in rec["imports"]
+
+
+def test_a_render_teaches_its_start_up_and_its_painting_apart(tmp_path: Path) -> None:
+    backend: Any = _Backend(
+        identity="local:abc", model=ModelSpec(id="m"), device_request="cpu", device="cpu"
+    )
+    key = cost.model_key(backend, "cpu")
+    rec = {"source": "calibrated", "load_s": 1.0, "load_runs": [1.0], "imports": {}}
+    cost._update(tmp_path, lambda d: d["models"].__setitem__(key, rec))
+    # estimated: 1 s drawing, 1 s load, 1 s import, 2 s painting; the render's load took
+    # 3 s and its painting as estimated
+    estimate = cost.RenderEstimate(
+        5.0, 6, 0.1, 2, 0, {}, source="calibrated", model_seconds=4.0, bucket="256px",
+        startup={"load_s": 1.0, "warmup_s": 0.0, "mod": 1.0},
+    )  # fmt: skip
+    backend.take_startup = lambda: (3.0, {"mod": 1.0})
+    backend.import_keys = ["mod"]
+    cost.learn(tmp_path, backend, estimate, 7.0)
+    got = cost.load_calibration(tmp_path)["models"][key]
+    assert got["load_runs"] == [1.0, 3.0] and got["load_s"] == 2.0
+    assert got["corrections"]["256px"]["factor"] == 1.0  # the painting was right
+    assert got["renders"][-1]["actual_s"] == 7.0

@@ -234,3 +234,25 @@ def test_defaults_are_raised_until_image_to_image_works(
     shot = write_shot(_shot(model_dir, ""), "turbo.toml")
     r = cli("sketch", shot)
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+
+
+def test_known_families_load_with_their_own_classes_unknown_ones_through_auto(
+    models: Callable[..., Path],
+) -> None:
+    from shotcraft.backends.diffusers_t2i import AUTO_PIPELINES, pipeline_classes
+
+    for cls in ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "FluxPipeline"):
+        info = fam.describe(str(models(cls, cls)))
+        assert info is not None and pipeline_classes(info) == (cls, info.family.i2i_pipeline)
+    other = fam.describe(str(models("kandinsky", "KandinskyV22CombinedPipeline")))
+    assert other is not None and pipeline_classes(other) == AUTO_PIPELINES
+    assert pipeline_classes(None) == AUTO_PIPELINES  # a hub id not downloaded yet
+
+
+def test_each_familys_classes_are_the_ones_diffusers_auto_pipelines_map_to() -> None:
+    auto = pytest.importorskip("diffusers.pipelines.auto_pipeline")
+    t2i = {c.__name__ for c in auto.AUTO_TEXT2IMAGE_PIPELINES_MAPPING.values()}
+    i2i = {c.__name__: k for k, c in auto.AUTO_IMAGE2IMAGE_PIPELINES_MAPPING.items()}
+    for family in (SD, SDXL, SD3, FLUX):
+        assert set(family.pipelines) <= t2i, family.name
+        assert family.i2i_pipeline in i2i, family.name

@@ -66,21 +66,49 @@ class ModelBackend(ABC):
         # whose presence in sys.modules says it is done: a process that has imported it
         # does not pay it again (see cost.with_model); not part of `load_seconds`
         self.imports: dict[str, float] = {}
+        # every module key the model's loading goes through, imported here or found imported
+        # (what a record of import times should hold: see cost.observe_startup)
+        self.import_keys: list[str] = []
+        self.startup_reported = False  # whether the cost model has taken this load's times
         self.on_step: Callable[[], None] | None = None
 
-    def timed_import(self, module: str) -> None:
-        """Import `module`, its seconds kept in `imports` when this process imports it now.
+    def timed_import(self, module: str, name: str | None = None) -> Any:
+        """Import `module` (or its attribute `name`: a class of a lazy package such as
+        diffusers, which imports the module defining it) and return it; the seconds go to
+        `imports` when this process imports it now, keyed by the module that ends up in
+        sys.modules (for `name`, the one that defines it).
 
         The seconds are the import's CPU time where that is less than its wall time: an import
-        is CPU work on files the page cache holds, timed once per calibration, and its wall
-        time adds whatever else the machine did in those seconds (on this 2-core test machine,
-        the same imports took 6.4 to 14 s of wall time and 4.7 to 6 s of CPU time)."""
-        if module in sys.modules:
-            return
+        is CPU work on files the page cache holds, and its wall time adds whatever else the
+        machine did in those seconds (on this 2-core test machine, the same imports took 6.4
+        to 14 s of wall time and 4.7 to 6 s of CPU time)."""
+        if name is None and module in sys.modules:
+            if module not in self.import_keys:
+                self.import_keys.append(module)
+            return sys.modules[module]
+        before = set(sys.modules) if name is not None else set()
         wall, cpu = time.perf_counter(), time.process_time()
-        importlib.import_module(module)
+        obj: Any = importlib.import_module(module)
+        if name is not None:
+            obj = getattr(obj, name)
         took = min(time.perf_counter() - wall, time.process_time() - cpu)
-        self.imports[module] = self.imports.get(module, 0.0) + took
+        key = str(getattr(obj, "__module__", module)) if name is not None else module
+        if key not in sys.modules:  # a class defined elsewhere than it says: the package
+            key = module
+        if key not in self.import_keys:
+            self.import_keys.append(key)
+        if key not in before or name is None:
+            self.imports[key] = self.imports.get(key, 0.0) + took
+        return obj
+
+    def take_startup(self) -> tuple[float | None, dict[str, float]]:
+        """This process's load time (None if it has not loaded) and import times, once: the
+        cost model learns each load from whichever comes first, calibration or the render's
+        report, and never twice; nothing before a load."""
+        if self.startup_reported or not self.loaded or self.load_seconds <= 0:
+            return None, {}  # (a borrower of another's loaded pipeline loaded nothing)
+        self.startup_reported = True
+        return self.load_seconds, dict(self.imports)
 
     def count_step(self) -> None:
         """Called by the model's denoiser hook once per evaluation."""

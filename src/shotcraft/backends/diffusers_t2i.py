@@ -41,14 +41,19 @@ SPRITE_SUFFIX = ", full body, centered, isolated on a plain flat pure green back
 
 log = logging.getLogger("shotcraft")
 
-# what loading a pipeline imports, in order (the logging modules import each library's
-# utilities, the auto pipelines every pipeline class they map to)
-LIBRARIES = (
-    "torch",
-    "transformers.utils.logging",
-    "diffusers.utils.logging",
-    "diffusers.pipelines.auto_pipeline",
-)
+# what loading a pipeline imports, in order, before its pipeline class (the logging modules
+# import each library's utilities); the class is imported last (`pipeline_classes`)
+LIBRARIES = ("torch", "transformers.utils.logging", "diffusers.utils.logging")
+AUTO_PIPELINES = ("AutoPipelineForText2Image", "AutoPipelineForImage2Image")
+
+
+def pipeline_classes(info: ModelInfo | None) -> tuple[str, str]:
+    """The diffusers classes for text-to-image and image-to-image: the family's own where its
+    config files name a known one (importing one family's pipelines takes about half as long
+    as the auto pipelines, which import every pipeline they map to), else the auto pipelines,
+    which pick them from the loaded model."""
+    own = info.pipeline_classes if info is not None else None
+    return own or AUTO_PIPELINES
 
 
 def resolve_device(device: str) -> str:
@@ -110,9 +115,9 @@ def _fallback_info() -> ModelInfo:
 
 
 class DiffusersBackend(ModelBackend):
-    """Text-to-image of any family in `backends.families` (AutoPipelineForText2Image), with
-    image-to-image and AnimateDiff video-to-video sharing its loaded components (`from_pipe`).
-    """
+    """Text-to-image of any family in `backends.families` (its own pipeline class, or
+    AutoPipelineForText2Image for one not known), with image-to-image and AnimateDiff
+    video-to-video sharing its loaded components (`from_pipe`)."""
 
     name = "diffusers"
 
@@ -134,6 +139,7 @@ class DiffusersBackend(ModelBackend):
         self._i2i: Any = None
         self._v2v: Any = None
         self._matting: Any = None
+        self._pipeline_class: Any = None  # the text-to-image class, once imported
         self.placement = ""  # "whole", "model" or "sequential" once loaded
         self._procedural = ProceduralBackend()
         self._lender: DiffusersBackend | None = None  # whose loaded pipeline this one uses
@@ -211,19 +217,21 @@ class DiffusersBackend(ModelBackend):
         return self._t2i
 
     def _import_libraries(self) -> None:
-        """torch, transformers and diffusers, each timed apart (`imports`) where this process
-        imports it now: seconds a fresh process pays before loading any weights (most of a
-        small model's load), which a process that has imported them does not pay again."""
+        """torch, transformers, diffusers and the pipeline class, each timed apart (`imports`)
+        where this process imports it now: seconds a fresh process pays before loading any
+        weights (most of a small model's load), which a process that has imported them does
+        not pay again."""
         if not self.verbose:
             quiet_environment()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for module in LIBRARIES:
                 self.timed_import(module)
+            t2i, _ = pipeline_classes(self._info)
+            self._pipeline_class = self.timed_import("diffusers", t2i)
 
     def _load(self) -> Any:
         import torch
-        from diffusers import AutoPipelineForText2Image
 
         m = self.model
         local = Path(m.id).expanduser().is_dir()
@@ -239,7 +247,7 @@ class DiffusersBackend(ModelBackend):
         if dtype != torch.float32 and self._info and families.has_fp16_variant(self._info):
             kwargs["variant"] = "fp16"  # half the bytes to read
         try:
-            pipe = AutoPipelineForText2Image.from_pretrained(m.id, **kwargs)
+            pipe = self._pipeline_class.from_pretrained(m.id, **kwargs)
         except (OSError, ValueError) as e:
             if not local and families.is_hub_id(m.id) and not self.download:
                 raise BackendUnavailable(
@@ -315,9 +323,12 @@ class DiffusersBackend(ModelBackend):
     def img2img(self) -> Any:
         if self._i2i is None:
             with self._quiet():
-                from diffusers import AutoPipelineForImage2Image
+                import diffusers
 
-                self._i2i = self._derived(AutoPipelineForImage2Image.from_pipe(self.pipe))
+                t2i, i2i = pipeline_classes(self._info)
+                if type(self.pipe).__name__ != t2i:
+                    i2i = AUTO_PIPELINES[1]  # loaded by the auto pipeline: it picks again
+                self._i2i = self._derived(getattr(diffusers, i2i).from_pipe(self.pipe))
         return self._i2i
 
     @property
