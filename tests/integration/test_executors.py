@@ -566,6 +566,7 @@ def test_jobs_2_paints_video_chunks_in_two_workers_and_joins_them_here(
     assert report["executor"] == "local"
     painters = {c["worker"] for c in report["chunks"]}
     assert len(painters) == 2, report["chunks"]  # two worker processes, each its model loaded
+    assert report["video_pass"]["placement"] == "cpu:whole"  # as the workers loaded it
     assert painters.isdisjoint(s["worker"] for s in report["segments"])  # joined here
 
 
@@ -598,3 +599,33 @@ def test_chunks_conditioned_on_the_last_one_stay_one_unit_in_order(
     assert report["video_pass"]["join"] == "condition" and report["video_pass"]["repainted"] == 4
     assert "chunks" not in report and len(report["workers"]) == 1  # one unit, in order
     assert report["estimate_parallel"]["segments"] == 1
+
+
+@pytest.mark.diffusion
+def test_jobs_2_paints_animatediff_chunks_in_the_workers(
+    write_shot: Callable[..., Path],
+    tiny_model: Path,
+    tiny_adapter: Path,
+    tmp_path: Path,
+    cache_dir: Path,
+) -> None:
+    text = MODEL_SHOT.format(model=tiny_model, sid="ad")
+    text = text.replace("strength = 0.5", f"strength = 0.5\nmotion_adapter = '{tiny_adapter}'")
+    shot = write_shot(text, "ad.toml")
+    settings = Settings(project=tmp_path / "jobs", cache_dir=cache_dir, device="cpu")
+    (result,) = render_shots([shot], settings, ExecutorSpec("local", 2))
+    assert result.ran
+    clip = tmp_path / "jobs" / "ad" / "clip.mp4"
+    report = json.loads((clip.parent / "render.json").read_text())
+    # 24 frames in chunks of 16 sharing 4, painted in the workers (the layers here)
+    assert [c["model_frames"] for c in report["chunks"]] == [[0, 16], [12, 24]]
+    assert report["layers_worker"] not in {c["worker"] for c in report["chunks"]}
+    assert report["video_pass"]["family"] == "animatediff"
+    assert report["denoiser_calls"] == report["estimate"]["denoiser_calls"]
+    assert probe(clip).frames == 24
+    # the same cache keys and the same join as a one-process render: it paints nothing
+    again = Settings(project=tmp_path / "again", cache_dir=cache_dir)
+    Pipeline(load_context(shot, again), again).render()
+    whole = json.loads((tmp_path / "again" / "ad" / "render.json").read_text())
+    assert whole["video_pass"]["chunks_reused"] == 2 and whole["denoiser_calls"] == 0
+    assert decoded(tmp_path / "again" / "ad" / "clip.mp4") == decoded(clip)

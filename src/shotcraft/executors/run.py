@@ -20,7 +20,7 @@ import dataclasses
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -151,7 +151,7 @@ class _Shot:
     t_keys: float = 0.0
     chunked: bool = False  # a video model's chunks as units, joined here
     video: VideoPass | None = None  # the driver's pass: builds the chunks' inputs, joins them
-    chunk_jobs: Iterator[Any] | None = None  # the chunks not handed out yet
+    chunk_jobs: Generator[Any, None, None] | None = None  # the chunks not handed out yet
     chunks: dict[int, ChunkDone] = field(default_factory=dict)
     chunks_out: int = 0  # handed out, not in yet
     counted: set[int] = field(default_factory=set)  # chunks the bar has moved for
@@ -343,7 +343,7 @@ def _start_chunks(shot: _Shot, layers: LayerBytes, settings: Settings) -> None:
     assert vp is not None
     shot.video = vp
     source = drawn_frames(comp, motion, None, ctx.preset.samples, ctx.preset.shutter, rgb=True)
-    shot.chunk_jobs = enumerate(vp.chunk_jobs(source))
+    shot.chunk_jobs = vp.chunk_jobs(source)
     shot.t_chunks = time.perf_counter()
 
 
@@ -375,7 +375,7 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
         if item is None:
             shot.chunk_jobs = None
             break
-        c, (ch, job, spec) = item
+        c, ch, job, spec = item
         if settings.cache.contains(spec):
             from shotcraft.stages.video_pass import paint_chunk
 
@@ -461,6 +461,9 @@ def _finish_chunked(shot: _Shot, executor: str) -> None:
         ),
     )
     report["layers_worker"] = shot.layers.worker
+    placements = sorted({d.placement for d in ordered if d.placement})
+    if placements and not vp.backend.placement:  # loaded in the workers only
+        report["video_pass"]["placement"] = ", ".join(placements)
     # alongside the segments (encoded here): each chunk's model call, where it ran
     report["chunks"] = [
         {

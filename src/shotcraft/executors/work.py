@@ -234,6 +234,7 @@ class ChunkDone:
     spec: dict[str, Any]  # its cache key spec: the driver files it in its own cache too
     producer: str
     worker: str
+    placement: str = ""  # where the worker put the pipeline (render.json's video_pass)
 
 
 def chunk_backend(task: ChunkTask, pool: Any = None) -> Any:
@@ -265,6 +266,7 @@ def paint_video_chunk(task: ChunkTask, backend: Any) -> ChunkDone:
         task.spec,
         f"{backend.family} {backend.version}",
         worker_name(),
+        backend.placement,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -432,8 +432,10 @@ class VideoPass:
             "noise": "aligned/1",
         }
 
-    def chunk_jobs(self, source: Iterator[np.ndarray]) -> Iterator[tuple[Chunk, ChunkJob, dict]]:
-        """Every chunk's inputs and cache key, in order, to paint elsewhere (`paint_chunk`).
+    def chunk_jobs(
+        self, source: Iterator[np.ndarray]
+    ) -> Generator[tuple[int, Chunk, ChunkJob, dict], None, None]:
+        """Every chunk's index, inputs and cache key, in order, to paint elsewhere (`paint_chunk`).
         Holds the composites of about one chunk. Only for chunks joined by cross-fading:
         with `join = "condition"` a chunk is given the frames the last one painted, so the
         chunks are painted in order, in one place (`frames`)."""
@@ -447,7 +449,7 @@ class VideoPass:
                 comps[pulled] = np.asarray(next(src))
                 pulled += 1
             job = self.job(ch, comps)
-            yield ch, job, self.job_spec(ch, job)
+            yield c, ch, job, self.job_spec(ch, job)
             del job
             first = plan.source(plan.chunks[c + 1].start) if c + 1 < len(plan.chunks) else pulled
             for k in [k for k in comps if k < first]:
