@@ -270,19 +270,29 @@ def _harmonized_split(
     assert report["harmonize"]["repainted"] == list(range(0, 24, 4))
     assert report["denoiser_calls"] == 2 + 2 + 6  # plate, sprite (2 steps), 6 keys (1 each)
     assert report["coherence"]["pairs_sampled"] >= 4
+    # the key frames are in the split render's cache: a one-process pass paints none
+    whole = _same_as_one_process(shot, clip, name, tmp_path, cache_dir)
+    assert whole["harmonize"]["from_cache"] == 6 and whole["denoiser_calls"] == 0
+    return report
+
+
+def _same_as_one_process(
+    shot: Path, clip: Path, name: str, tmp_path: Path, cache_dir: Path
+) -> dict:
+    """The split `clip` decodes to a one-process render's frames from a fresh cache (with the
+    same rates: the same plan); a one-process render over the split's cache gives them too.
+    Returns that last render's report."""
     fresh = tmp_path / f"{name}-fresh-cache"
     fresh.mkdir()
-    for f in cache_dir.glob("calibration*.json"):  # the same rates: the same plan
+    for f in cache_dir.glob("calibration*.json"):
         shutil.copy(f, fresh / f.name)
     one = single_process(shot, tmp_path / f"{name}-one", fresh, segment_gops=1)
     assert decoded(clip) == decoded(one)
-    # the key frames are in the split render's cache: a one-process pass paints none
     again = Settings(project=tmp_path / f"{name}-again", cache_dir=cache_dir, segment_gops=1)
     Pipeline(load_context(shot, again), again).render()
-    whole = json.loads((tmp_path / f"{name}-again" / "h" / "render.json").read_text())
-    assert whole["harmonize"]["from_cache"] == 6 and whole["denoiser_calls"] == 0
-    assert decoded(tmp_path / f"{name}-again" / "h" / "clip.mp4") == decoded(one)
-    return report
+    out = tmp_path / f"{name}-again" / clip.parent.name
+    assert decoded(out / "clip.mp4") == decoded(one)
+    return json.loads((out / "render.json").read_text())
 
 
 @pytest.mark.diffusion
@@ -543,17 +553,8 @@ def _chunked_split(
     assert render_bar[1:] == [33, 33], bar.bars  # the one bar counts every frame once
     info = probe(clip)
     assert info.frames == 33 and info.size == (64, 64) and info.fps == 16
-    fresh = tmp_path / f"{name}-fresh-cache"
-    fresh.mkdir()
-    for f in cache_dir.glob("calibration*.json"):
-        shutil.copy(f, fresh / f.name)
-    one = single_process(shot, tmp_path / f"{name}-one", fresh, segment_gops=1)
-    assert decoded(clip) == decoded(one)
-    again = Settings(project=tmp_path / f"{name}-again", cache_dir=cache_dir, segment_gops=1)
-    Pipeline(load_context(shot, again), again).render()
-    whole = json.loads((tmp_path / f"{name}-again" / "v" / "render.json").read_text())
+    whole = _same_as_one_process(shot, clip, name, tmp_path, cache_dir)
     assert whole["video_pass"]["chunks_reused"] == 4 and whole["denoiser_calls"] == 0
-    assert decoded(tmp_path / f"{name}-again" / "v" / "clip.mp4") == decoded(one)
     return report
 
 
