@@ -38,6 +38,8 @@ from shotcraft.executors.work import (
     LayersJob,
     SegmentDone,
     SegmentJob,
+    compositor,
+    worker_name,
 )
 from shotcraft.stages.coherence import Coherence
 from shotcraft.stages.common import Settings, StageResult, load_context, render_size
@@ -54,7 +56,7 @@ from shotcraft.stages.render import (
     render_clip,
     splittable,
 )
-from shotcraft.stages.video_pass import VideoPass, build_video_pass, video_work
+from shotcraft.stages.video_pass import VideoPass, build_video_pass, paint_chunk, video_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,12 +323,11 @@ def _chunks_apart(p: Pipeline, w: RenderWork) -> int:
 def _start_chunks(shot: _Shot, layers: LayerBytes, settings: Settings) -> None:
     """The driver's video pass over the shot's composite, from the layers' bytes (the very
     compositor and references a one-process render has), and its chunks' inputs to come."""
-    from shotcraft.executors.work import _compositor
     from shotcraft.stages.layers import from_png
 
     p, w = shot.pipeline, shot.work
     ctx, motion = p.ctx, p.motion(w.pick)
-    comp = _compositor(layers, render_size(ctx.shot, ctx.preset))
+    comp = compositor(layers, render_size(ctx.shot, ctx.preset))
     sprites = {sid: from_png(data).convert("RGBA") for sid, data in layers.sprites.items()}
     painter = w.backend if isinstance(w.backend, ModelBackend) else None
     vp = build_video_pass(
@@ -365,7 +366,6 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
     """Hand out chunks until `window` are in flight: the driver holds only their inputs. A
     chunk this machine's cache has is read here, not sent (a worker without the shared
     folder would paint it again)."""
-    from shotcraft.executors.work import worker_name
 
     vp, settings = shot.video, shot.pipeline.settings
     assert vp is not None
@@ -377,8 +377,6 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
             break
         c, ch, job, spec = item
         if settings.cache.contains(spec):
-            from shotcraft.stages.video_pass import paint_chunk
-
             got = paint_chunk(vp.backend, vp.settings, settings.cache, ch, job, spec)
             _chunk_in(shot, ChunkDone(ctx.shot.id, c, got, spec, "", worker_name()), None)
             continue
@@ -402,7 +400,6 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
 def _chunk_in(shot: _Shot, done: ChunkDone, settings: Settings | None) -> None:
     """A painted chunk: counted, and filed in this machine's cache (from where the join reads
     it: the driver never holds the shot's painted frames)."""
-    from shotcraft.executors.work import worker_name
 
     vp = shot.video
     assert vp is not None
@@ -419,7 +416,6 @@ def _chunk_in(shot: _Shot, done: ChunkDone, settings: Settings | None) -> None:
 def _finish_chunked(shot: _Shot, executor: str) -> None:
     """Every chunk is in: cross-fade them in order over the composite and encode the clip, as
     a one-process render does (the same code, the chunks read from the cache)."""
-    from shotcraft.executors.work import worker_name
 
     p, w, vp = shot.pipeline, shot.work, shot.video
     assert shot.layers is not None and vp is not None
@@ -633,7 +629,6 @@ def whole_render(pipeline: Pipeline, work: RenderWork, settings: Settings) -> Wh
     report. (Workers run this for harmonized and video-model shots.)"""
     import dataclasses
 
-    from shotcraft.executors.work import worker_name
     from shotcraft.project import ShotPaths
 
     ctx, k = pipeline.ctx, work.pick

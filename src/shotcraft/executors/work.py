@@ -165,7 +165,7 @@ class HarmonizeWork:
     keys: dict[int, bytes]  # key frame -> harmonized PNG
 
 
-def _compositor(layers: LayerBytes, size: tuple[int, int]) -> Any:
+def compositor(layers: LayerBytes, size: tuple[int, int]) -> Any:
     from shotcraft.draw.compositor import Compositor
     from shotcraft.draw.plate import Plate
     from shotcraft.stages.layers import from_png
@@ -184,7 +184,7 @@ def paint_key(job: KeyJob, layers: LayerBytes, backend: Any) -> KeyDone:
     h = Harmonizer(
         backend,
         Cache(Path(job.cache_root)),
-        _compositor(layers, job.size),
+        compositor(layers, job.size),
         job.motion,
         job.plate_size,
         job.every,
@@ -322,7 +322,7 @@ def render_segment(job: SegmentJob, layers: LayerBytes) -> SegmentDone:
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     seg = job.segment
-    comp = _compositor(layers, job.size)
+    comp = compositor(layers, job.size)
     coherence = None
     frames: Iterator[np.ndarray]
     if job.harmonize is not None:
