@@ -81,7 +81,7 @@ def critical_path(
         if segments == 1:
             why = f"the shot is one {unit}"
         elif worker_load:
-            why = f"start-up is {startup:.1f}s, {worker_load:.1f}s of it each worker loading the model"
+            why = f"start-up is {startup:.1f}s, {worker_load:.1f}s of it loading the model"
         else:
             why = f"start-up is {startup:.1f}s"
         note = (
