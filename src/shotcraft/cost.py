@@ -95,6 +95,9 @@ class RenderEstimate:
     # what `model_load` in the breakdown is made of: "load_s", "warmup_s" and each import
     # counted (module -> seconds), so that a render can tell its painting from its start-up
     startup: dict[str, float] = field(default_factory=dict)
+    # what a fresh worker process pays before its first model call: the model's load and
+    # warm-up and every library import the record timed (imported here or not)
+    worker_startup: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -645,6 +648,14 @@ def with_model(
             **pending_imports(record),
         }
     load = sum(startup.values())
+    worker_startup = 0.0
+    if calls:
+        worker_startup = (
+            float(record.get("load_s", 0.0))
+            + float(record.get("warmup_t2i_s", 0.0)) * bool(parts["painting"] or parts["video"])
+            + float(record.get("warmup_i2i_s", 0.0)) * bool(parts["harmonize"])
+            + sum(float(t) for t in record.get("imports", {}).values())
+        )
     model_s = load + sum(parts.values())
     rough = record.get("source") == "rough"
     if rough:
@@ -670,6 +681,7 @@ def with_model(
         bucket=biggest,
         note=note,
         startup=startup,
+        worker_startup=worker_startup,
     )
 
 

@@ -397,6 +397,23 @@ def test_critical_path_halves_a_long_shot_on_two_workers() -> None:
     assert not critical_path(short, segments=1, workers=2).pays
 
 
+def test_critical_path_counts_each_workers_model_load() -> None:
+    from shotcraft.cost import RenderEstimate
+    from shotcraft.executors.plan import critical_path
+
+    # a video model: 4 chunks of 2 s, the driver's own load 3 s, a fresh worker's 9 s
+    est = RenderEstimate(11.0, 48, 0.1, 0, 0, {"video": 8.0, "model_load": 3.0}, worker_startup=9.0)
+    plain = critical_path(est, segments=4, workers=2, spread=("video",))
+    loaded = critical_path(est, segments=4, workers=2, spread=("video",), model_units=True)
+    # the workers load side by side: one worker load on the path, the driver's load off it
+    assert loaded.worker_load == 9.0 and loaded.to_json()["worker_load_seconds"] == 9.0
+    assert loaded.seconds - plain.seconds == pytest.approx(9.0 - 3.0)
+    assert plain.pays and not loaded.pays
+    assert "9.0s of it loading the model" in loaded.note and "without --jobs" in loaded.note
+    # one process pays no worker load
+    assert critical_path(est, 4, 1, spread=("video",), model_units=True).worker_load == 0.0
+
+
 def _marked_processes(mark: str) -> list[str]:
     """Live processes whose environment holds `mark` (a command's own Ray inherits it)."""
     import os

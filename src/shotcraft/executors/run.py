@@ -195,11 +195,19 @@ def render_shots(
             chunks = _chunks_apart(p, w)
             if chunks:  # the model's chunks side by side; frames and encoding here
                 shot.chunked = True
-                shot.parallel = critical_path(w.estimate, chunks, workers, start_ray, ("video",))
+                # a local runner's chunks go to workers (each loading the model) on the CPU
+                apart = spec.kind == "ray" or getattr(w.backend, "device", "cpu") == "cpu"
+                shot.parallel = critical_path(
+                    w.estimate, chunks, workers, start_ray, ("video",), model_units=apart
+                )
             else:
                 n = len(clip_segments(p.ctx, settings, p.motion(w.pick)))
                 n = n if splittable(p.ctx, w.backend) else 1  # chunks in order: one unit
-                shot.parallel = critical_path(w.estimate, n, workers, start_ray)
+                # Ray's model actors (layers, key frames) load the model of their own
+                on_actors = spec.kind == "ray" and isinstance(w.backend, ModelBackend)
+                shot.parallel = critical_path(
+                    w.estimate, n, workers, start_ray, model_units=on_actors
+                )
             if not shot.parallel.pays:
                 settings.reporter.info(f"{p.ctx.shot.id}: {shot.parallel.note}")
 
