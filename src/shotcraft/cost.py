@@ -785,6 +785,31 @@ def _median_of(time_it: Any) -> float | None:
     return statistics.median(times)
 
 
+def _interleaved_step(
+    backend: ModelBackend, size: tuple[int, int], lo: int, hi: int
+) -> tuple[float, float]:
+    """One denoiser step and the `lo`-step call at `size`, from calls of `lo` and `hi` steps
+    run short, long, short: each long call is set against the mean of the two short calls
+    beside it, so a slow spell of the machine lands on both sides of the difference instead
+    of on one median. The median of MODEL_REPEATS such triples (up to MODEL_MAX_REPEATS
+    while they are short; one where a long call is slow)."""
+    shorts = [backend.time_call("t2i", size, lo)]
+    steps: list[float] = []
+    while True:
+        t0 = time.perf_counter()
+        long = backend.time_call("t2i", size, hi)
+        shorts.append(backend.time_call("t2i", size, lo))
+        steps.append((long - (shorts[-1] + shorts[-2]) / 2) / (hi - lo))
+        spent = time.perf_counter() - t0
+        if long > SLOW_CALL_S:
+            break
+        if len(steps) >= MODEL_REPEATS and (
+            len(steps) >= MODEL_MAX_REPEATS or spent * len(steps) >= MODEL_TIMED_S
+        ):
+            break
+    return max(1e-6, statistics.median(steps)), statistics.median(shorts)
+
+
 def _measure_model(
     backend: ModelBackend,
     t2i_sizes: Sequence[tuple[int, int]],
@@ -813,10 +838,8 @@ def _measure_model(
     measured: dict[tuple[int, int], tuple[float, float]] = {}
     for s in sizes:
         reporter.info(f"  timing {s[0]}x{s[1]}: denoiser steps, VAE decode")
-        t_lo = _median_of(lambda s=s: backend.time_call("t2i", s, lo)) or 0.0
-        t_hi = _median_of(lambda s=s: backend.time_call("t2i", s, hi)) or 0.0
+        step, t_lo = _interleaved_step(backend, s, lo, hi)
         decode = _median_of(lambda s=s: backend.time_vae("decode", s))
-        step = max(1e-6, (t_hi - t_lo) / (hi - lo))
         fixed = max(1e-6, t_lo - lo * step - (decode or 0.0))
         measured[s] = (step, decode or 0.0)
         rec = {"token_pixels": out["token_pixels"]}
