@@ -634,28 +634,11 @@ def with_model(
         if seconds > biggest_s:
             biggest, biggest_s = bucket(c.size), seconds
     # loading (reading weights, each pipeline's first call) only when this process must,
-    # with each library's import that this process has yet to pay
-    startup: dict[str, float] = {}
-    if not loaded and calls:
-        warmup = 0.0
-        if parts["painting"] or parts["video"]:
-            warmup += float(record.get("warmup_t2i_s", 0.0))
-        if parts["harmonize"]:
-            warmup += float(record.get("warmup_i2i_s", 0.0))
-        startup = {
-            "load_s": float(record.get("load_s", 0.0)),
-            "warmup_s": warmup,
-            **pending_imports(record),
-        }
+    # with each library's import that this process has yet to pay; a fresh worker pays
+    # all of them (the parallel estimate's critical path)
+    startup = _startup(record, parts, pending_imports(record)) if calls and not loaded else {}
     load = sum(startup.values())
-    worker_startup = 0.0
-    if calls:
-        worker_startup = (
-            float(record.get("load_s", 0.0))
-            + float(record.get("warmup_t2i_s", 0.0)) * bool(parts["painting"] or parts["video"])
-            + float(record.get("warmup_i2i_s", 0.0)) * bool(parts["harmonize"])
-            + sum(float(t) for t in record.get("imports", {}).values())
-        )
+    worker_startup = sum(_startup(record, parts, _imports(record)).values()) if calls else 0.0
     model_s = load + sum(parts.values())
     rough = record.get("source") == "rough"
     if rough:
@@ -685,10 +668,28 @@ def with_model(
     )
 
 
+def _startup(
+    record: dict[str, Any], parts: dict[str, float], imports: dict[str, float]
+) -> dict[str, float]:
+    """What loading the model costs a process that has yet to make `imports`: the weights
+    read, each pipeline's first call (text-to-image for painting and video, image-to-image
+    for harmonize), the imports."""
+    warmup = 0.0
+    if parts["painting"] or parts["video"]:
+        warmup += float(record.get("warmup_t2i_s", 0.0))
+    if parts["harmonize"]:
+        warmup += float(record.get("warmup_i2i_s", 0.0))
+    return {"load_s": float(record.get("load_s", 0.0)), "warmup_s": warmup, **imports}
+
+
+def _imports(record: dict[str, Any]) -> dict[str, float]:
+    return {m: float(t) for m, t in record.get("imports", {}).items()}
+
+
 def pending_imports(record: dict[str, Any]) -> dict[str, float]:
     """The imports this process has yet to pay for the model (module -> seconds): each one
     the record has timed (`imports`, the median of recent loads) not imported here yet."""
-    return {m: float(t) for m, t in record.get("imports", {}).items() if m not in sys.modules}
+    return {m: t for m, t in _imports(record).items() if m not in sys.modules}
 
 
 def imports_seconds(record: dict[str, Any]) -> float:

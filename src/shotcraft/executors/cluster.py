@@ -105,6 +105,7 @@ class RayRunner:
     name = "ray"
     passes_handles = True  # a segment task takes its layers' ref: it starts where they land
     threads = 1  # a task holds one CPU: it draws and encodes on one thread
+    frame_progress = False  # a segment reports when it is done
 
     def __init__(self, settings: Settings, started_seconds: float) -> None:
         assert ray is not None

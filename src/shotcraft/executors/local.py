@@ -104,7 +104,7 @@ class LocalRunner:
     def chunk(self, task: work.ChunkTask, backend: Any) -> Future[work.ChunkDone]:
         """A video chunk: in a worker when `backend` (this process's copy of the model, not
         loaded yet unless it painted here) runs on the CPU; else painted here by it."""
-        if backend.device == "cpu":
+        if work.chunks_in_workers(backend.device):
             threads = self.threads or max(1, (os.cpu_count() or 1) // self.jobs)
             return self.pool.submit(
                 work.paint_chunk_here, dataclasses.replace(task, threads=threads)

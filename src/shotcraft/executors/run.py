@@ -38,6 +38,7 @@ from shotcraft.executors.work import (
     LayersJob,
     SegmentDone,
     SegmentJob,
+    chunks_in_workers,
     compositor,
     worker_name,
 )
@@ -92,6 +93,9 @@ class Runner(Protocol):
     """Where units run. Handles are opaque (futures, Ray object refs)."""
 
     name: str
+    passes_handles: bool  # units take handles of other units' results (Ray's object refs)
+    frame_progress: bool  # workers report frames as they go (`progress`)
+    threads: int  # the threads a unit draws and encodes on (0: the cores over the workers)
 
     def workers(self) -> int: ...
 
@@ -195,8 +199,9 @@ def render_shots(
             chunks = _chunks_apart(p, w)
             if chunks:  # the model's chunks side by side; frames and encoding here
                 shot.chunked = True
-                # a local runner's chunks go to workers (each loading the model) on the CPU
-                apart = spec.kind == "ray" or getattr(w.backend, "device", "cpu") == "cpu"
+                # on workers that each load the video model: Ray's actors, or a local
+                # runner's processes where the model runs on the CPU (the runner's own rule)
+                apart = spec.kind == "ray" or chunks_in_workers(settings.device)
                 shot.parallel = critical_path(
                     w.estimate, chunks, workers, start_ray, ("video",), model_units=apart
                 )
@@ -224,8 +229,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
     label = f"render: {len(todo)} shot{'s' * (len(todo) != 1)} on {workers} {runner.name} workers"
     pending: dict[Any, tuple[str, int, Any]] = {}  # handle -> (kind, shot index, detail)
     threads = _threads(runner, workers)
-    by_frame = getattr(runner, "frame_progress", False)
-    passes_handles = getattr(runner, "passes_handles", False)
+    by_frame = runner.frame_progress
+    passes_handles = runner.passes_handles
     with settings.reporter.task(label, total) as advance:
         # 2. Hand out the units: layers first; a shot's segments once its layers are known.
         for i, shot in todo.items():
@@ -484,9 +489,8 @@ def _finish_chunked(shot: _Shot, executor: str) -> None:
 
 
 def _threads(runner: Runner, workers: int) -> int:
-    spec_threads = getattr(runner, "threads", 0)
-    if spec_threads:
-        return int(spec_threads)
+    if runner.threads:
+        return runner.threads
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from shotcraft.backends import families
 from shotcraft.backends.base import Backend
 from shotcraft.backends.video_base import ChunkJob, VideoSettings
 from shotcraft.executors.segments import Segment
@@ -235,6 +236,14 @@ class ChunkDone:
     producer: str
     worker: str
     placement: str = ""  # where the worker put the pipeline (render.json's video_pass)
+
+
+def chunks_in_workers(device: str) -> bool:
+    """The one rule for where a local runner paints a video model's chunks: in worker
+    processes when the model runs on the CPU (each worker loads it; the cores share the
+    painting), else in this process (one copy of the weights on the GPU). `device`: a
+    request ("auto", "cuda:1") or a resolved device; nothing is imported to answer."""
+    return families.device_class(device) == "cpu"
 
 
 def chunk_backend(task: ChunkTask, pool: Any = None) -> Any:
