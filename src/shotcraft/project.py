@@ -256,7 +256,7 @@ class State:
         if not st:
             return Staleness("never run", never_run=True)
         if st.get("inputs") != inputs:
-            old, new = st.get("parts"), getattr(inputs, "parts", None)
+            old, new = st.get("parts"), inputs.parts if isinstance(inputs, Inputs) else None
             changed = changed_parts(old, new) if old and new else []
             if not changed:
                 return Staleness("inputs changed")
@@ -274,7 +274,7 @@ class State:
     def record(self, name: str, inputs: str, outputs: list[Path], **extra: Any) -> None:
         rel = [str(Path(p).relative_to(self.paths.root)) for p in outputs]
         data = self.data
-        parts = getattr(inputs, "parts", None)
+        parts = inputs.parts if isinstance(inputs, Inputs) else None
         data["stages"][name] = {
             "inputs": str(inputs),
             "outputs": rel,

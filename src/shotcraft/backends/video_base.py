@@ -195,6 +195,7 @@ class VideoModelBackend(ABC):
     pipeline_classes: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}  # steps, guidance, strength, chunk, overlap, ...
     uses: ClassVar[frozenset[str]] = frozenset()  # "masks", "references", "key_frames"
+    shares_counter: ClassVar[bool] = False  # its calls are counted by an image backend too
 
     def __init__(
         self, model: str, revision: str | None, folder: Path | None, device: str = "auto"

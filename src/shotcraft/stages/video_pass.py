@@ -359,7 +359,7 @@ class VideoPass:
     @property
     def own_denoiser_calls(self) -> int:
         """Calls the image backend has not counted already (AnimateDiff shares its counter)."""
-        return 0 if getattr(self.backend, "shares_counter", False) else self.denoiser_calls
+        return 0 if self.backend.shares_counter else self.denoiser_calls
 
     # --- one chunk --------------------------------------------------------------------
     def job(
