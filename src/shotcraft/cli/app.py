@@ -337,7 +337,7 @@ def render(
 
 def _executor(jobs: str | None, executor: str, address: str | None) -> Any:
     from shotcraft.errors import UsageError
-    from shotcraft.executors.run import ExecutorSpec, parse_jobs
+    from shotcraft.executors.spec import ExecutorSpec, parse_jobs
 
     if executor not in ("local", "ray"):
         raise UsageError(f"--executor: '{executor}' is not one of local, ray")

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shotcraft.executors.run import ExecutorSpec, Runner
+    from shotcraft.executors.run import Runner
+    from shotcraft.executors.spec import ExecutorSpec
     from shotcraft.stages.common import Settings
 
 RAY_HINT = "pip install 'shotcraft[ray]'"

@@ -24,7 +24,8 @@ from shotcraft.executors import RAY_HINT, work
 
 if TYPE_CHECKING:
     from shotcraft.backends import BackendPool
-    from shotcraft.executors.run import ExecutorSpec, WholeDone
+    from shotcraft.executors.run import WholeDone
+    from shotcraft.executors.spec import ExecutorSpec
     from shotcraft.spec.model import ModelSpec, Preset, Shot
     from shotcraft.stages.common import Settings
     from shotcraft.stages.pipeline import Pipeline, RenderWork

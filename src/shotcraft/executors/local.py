@@ -17,7 +17,7 @@ from shotcraft.errors import RenderFailed
 from shotcraft.executors import work
 
 if TYPE_CHECKING:
-    from shotcraft.executors.run import ExecutorSpec
+    from shotcraft.executors.spec import ExecutorSpec
     from shotcraft.stages.common import Settings
     from shotcraft.stages.pipeline import Pipeline, RenderWork
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shotcraft.backends.base import ModelBackend
-from shotcraft.errors import RenderFailed, UsageError
+from shotcraft.errors import RenderFailed
 from shotcraft.executors.segments import Segment, splice
+from shotcraft.executors.spec import ExecutorSpec
 from shotcraft.executors.work import (
     ChunkDone,
     ChunkTask,
@@ -58,35 +59,6 @@ from shotcraft.stages.render import (
     splittable,
 )
 from shotcraft.stages.video_pass import VideoPass, build_video_pass, paint_chunk, video_work
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutorSpec:
-    """How to run: `kind` "local" (processes on this machine) or "ray"; `jobs` workers for
-    local (None: one per core); `address` of a Ray cluster (None: $RAY_ADDRESS, else a local
-    Ray started for the command); `threads` per worker (0: cores / jobs)."""
-
-    kind: str = "local"
-    jobs: int | None = 1
-    address: str | None = None
-    threads: int = 0
-
-    @property
-    def parallel(self) -> bool:
-        return self.kind == "ray" or self.jobs != 1
-
-
-def parse_jobs(value: str) -> int | None:
-    """--jobs N | auto (None: one per core)."""
-    if value.strip().lower() == "auto":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise UsageError(f"--jobs: '{value}' is not a number of workers or 'auto'") from None
-    if n < 1:
-        raise UsageError(f"--jobs: must be at least 1 (or 'auto'), not {n}")
-    return n
 
 
 class Runner(Protocol):
