@@ -584,6 +584,13 @@ def test_jobs_2_paints_video_chunks_in_two_workers_and_joins_them_here(
     assert report["executor"] == "local"
     painters = {c["worker"] for c in report["chunks"]}
     assert len(painters) == 2, report["chunks"]  # two worker processes, each its model loaded
+    # each worker loaded the model once, for its first chunk, and says so beside the estimate
+    by_worker = report["chunk_workers"]
+    assert set(by_worker) == painters and sum(w["chunks"] for w in by_worker.values()) == 4
+    assert all(w["load_seconds"] > 0 and w["paint_seconds"] > 0 for w in by_worker.values())
+    for who in painters:
+        loads = [c["load_seconds"] for c in report["chunks"] if c["worker"] == who]
+        assert loads[0] > 0 and all(x == 0 for x in loads[1:]), report["chunks"]
     assert report["video_pass"]["placement"] == "cpu:whole"  # as the workers loaded it
     assert painters.isdisjoint(s["worker"] for s in report["segments"])  # joined here
 

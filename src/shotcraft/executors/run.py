@@ -453,11 +453,25 @@ def _finish_chunked(shot: _Shot, executor: str) -> None:
             "seconds": round(d.painted.seconds, 3),
             "worker": d.worker,
             "from_cache": d.painted.hit,
+            "load_seconds": round(d.painted.load_seconds, 3),
         }
         for d, ch in zip(ordered, vp.plan.chunks, strict=True)
     ]
+    report["chunk_workers"] = _chunk_workers(ordered)
     report["estimate_parallel"] = None if shot.parallel is None else shot.parallel.to_json()
     shot.result = p.finish_render(w, report)
+
+
+def _chunk_workers(chunks: list[ChunkDone]) -> dict[str, dict[str, Any]]:
+    """Per worker that painted chunks: how many, the seconds it spent loading the model
+    (once per worker; the estimate's `worker_load_seconds` is its prediction) and painting."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in chunks:
+        w = out.setdefault(d.worker, {"chunks": 0, "load_seconds": 0.0, "paint_seconds": 0.0})
+        w["chunks"] += 1
+        w["load_seconds"] = round(w["load_seconds"] + d.painted.load_seconds, 3)
+        w["paint_seconds"] = round(w["paint_seconds"] + d.painted.paint_seconds, 3)
+    return out
 
 
 def _threads(runner: Runner, workers: int) -> int:
