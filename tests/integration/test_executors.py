@@ -654,3 +654,28 @@ def test_jobs_2_paints_animatediff_chunks_in_the_workers(
     whole = json.loads((tmp_path / "again" / "ad" / "render.json").read_text())
     assert whole["video_pass"]["chunks_reused"] == 2 and whole["denoiser_calls"] == 0
     assert decoded(tmp_path / "again" / "ad" / "clip.mp4") == decoded(clip)
+
+
+@pytest.mark.diffusion
+def test_render_jobs_2_json_on_a_video_model_from_the_command_line(
+    cli: Callable[..., object],
+    write_shot: Callable[..., Path],
+    video_models: dict[str, Path],
+    project: Path,
+) -> None:
+    """What a script gets from `shotcraft render --jobs 2 --json` of a video-model shot: the
+    result with its estimate and range on stdout, the clip, and render.json saying who
+    painted what and what each worker paid to load the model."""
+    shot = _video_shot(write_shot, video_models["wan"], CROSSFADED)
+    r = cli("render", shot, "--jobs", "2", "--json", "--device", "cpu")
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    data = json.loads(r.stdout)  # type: ignore[attr-defined]
+    assert data["stage"] == "render" and data["ran"] and data["shot"] == "v"
+    assert any(o.endswith("clip.mp4") for o in data["outputs"])
+    est = data["estimate"]
+    assert est["low"] <= data["estimate_seconds"] <= est["high"]
+    assert data["estimate"]["denoiser_calls"] == 4 * 2
+    report = json.loads((project / "v" / "render.json").read_text())
+    assert report["executor"] == "local" and len(report["chunk_workers"]) == 2
+    assert report["estimate_parallel"]["workers"] == 2
+    assert probe(project / "v" / "clip.mp4").frames == 33
