@@ -128,6 +128,7 @@ class RayRunner:
         self._chunk_actors: dict[Any, list[Any]] = {}  # a video model -> its chunk actors
         self._chunk_refs: dict[Any, Any] = {}  # a chunk in flight -> its model
         self._chunks = 0  # chunks handed out (round the chunk actors)
+        self._chunk_shots: dict[Any, int] = {}  # a video model -> shots still handing out
         self._layers = ray.remote(num_cpus=1, max_retries=RETRIES)(_layers)
         self._segment = ray.remote(num_cpus=1, max_retries=RETRIES)(_segment)
 
@@ -201,7 +202,7 @@ class RayRunner:
         driver's copy of the model, unused here: the actors load their own)."""
         assert ray is not None
         device = self.settings.device
-        model = (task.video or task.model, device)
+        model = task.painter
         actors = self._chunk_actors.get(model)
         if actors is None:
             resources = ray.cluster_resources()
@@ -223,11 +224,24 @@ class RayRunner:
         self._chunk_refs[ref] = model
         return ref
 
+    def chunks_coming(self, painter: Any) -> None:
+        self._chunk_shots[painter] = self._chunk_shots.get(painter, 0) + 1
+
+    def chunks_handed(self, painter: Any) -> None:
+        self._chunk_shots[painter] = self._chunk_shots.get(painter, 0) - 1
+        self._end_chunk_actors(painter)
+
     def _chunk_landed(self, ref: Any) -> None:
         """A chunk is in: its model's actors end when it was their last one."""
-        assert ray is not None
         model = self._chunk_refs.pop(ref, None)
-        if model is None or model in self._chunk_refs.values():
+        if model is not None:
+            self._end_chunk_actors(model)
+
+    def _end_chunk_actors(self, model: Any) -> None:
+        """A model's chunk actors end (their CPUs go back to the segments) once no chunk of
+        it is in flight and no shot has more to hand out: one load per actor, not per shot."""
+        assert ray is not None
+        if model in self._chunk_refs.values() or self._chunk_shots.get(model, 0) > 0:
             return
         for actor in self._chunk_actors.pop(model, []):
             with contextlib.suppress(Exception):

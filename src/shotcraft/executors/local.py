@@ -111,6 +111,12 @@ class LocalRunner:
             )
         return _done(work.paint_video_chunk(task, backend))
 
+    def chunks_coming(self, painter: Any) -> None:
+        pass  # the pool's processes live for the command, each keeping what it loaded
+
+    def chunks_handed(self, painter: Any) -> None:
+        pass
+
     def segment(self, job: work.SegmentJob, layers: work.LayerBytes) -> Future[work.SegmentDone]:
         return self.pool.submit(work.render_segment, job, layers)
 

@@ -39,6 +39,7 @@ from shotcraft.executors.work import (
     LayersJob,
     SegmentDone,
     SegmentJob,
+    chunk_model,
     chunks_in_workers,
     compositor,
     worker_name,
@@ -83,6 +84,15 @@ class Runner(Protocol):
     def chunk(self, task: ChunkTask, backend: Any) -> Any:
         """One video chunk painted by the model (a ChunkDone); `backend`: this process's
         video model (not loaded unless the runner paints here with it)."""
+        ...
+
+    def chunks_coming(self, painter: Any) -> None:
+        """A shot will hand out chunks painted by `painter` (`work.chunk_model`): workers a
+        runner keeps for that model stay until every such shot has handed out its last."""
+        ...
+
+    def chunks_handed(self, painter: Any) -> None:
+        """One shot (of those announced by `chunks_coming`) has handed out its last chunk."""
         ...
 
     def segment(self, job: SegmentJob, layers: Any) -> Any: ...
@@ -216,6 +226,8 @@ def _run(todo: dict[int, _Shot], runner: Runner, settings: Settings) -> None:
             shot.segments = clip_segments(p.ctx, settings, p.motion(w.pick))
             if harmonized(p.ctx, w.backend):
                 shot.key_frames = key_frames(p.motion(w.pick), _every(w.backend))
+            if shot.chunked:  # its model's workers stay for it (loaded once, not per shot)
+                runner.chunks_coming(_painter(shot))
             if isinstance(w.backend, ModelBackend):
                 h = runner.model_layers(job, p)
             else:
@@ -359,6 +371,7 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
         item = next(shot.chunk_jobs, None)
         if item is None:
             shot.chunk_jobs = None
+            runner.chunks_handed(_painter(shot))
             break
         c, ch, job, spec = item
         if settings.cache.contains(spec):
@@ -380,6 +393,11 @@ def _hand_chunks(shot: _Shot, i: int, runner: Runner, pending: dict[Any, Any], w
         del job
         pending[runner.chunk(task, vp.backend)] = ("chunk", i, c)
         shot.chunks_out += 1
+
+
+def _painter(shot: _Shot) -> Any:
+    ctx = shot.pipeline.ctx
+    return chunk_model(ctx.shot.video, ctx.shot.model, shot.pipeline.settings.device)
 
 
 def _chunk_in(shot: _Shot, done: ChunkDone, settings: Settings | None) -> None:

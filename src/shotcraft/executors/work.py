@@ -226,6 +226,16 @@ class ChunkTask:
     cache_root: str
     threads: int = 0  # torch threads in a worker process (0: leave them as they are)
 
+    @property
+    def painter(self) -> tuple[Any, str]:
+        return chunk_model(self.video, self.model, self.device)
+
+
+def chunk_model(video: VideoSpec | None, model: ModelSpec | None, device: str) -> tuple[Any, str]:
+    """What paints a shot's chunks, as runners key the workers that keep it loaded: its
+    [video] table, else (AnimateDiff) its image model; on this device request."""
+    return (video if video is not None else model, device)
+
 
 @dataclass(frozen=True, slots=True)
 class ChunkDone:
