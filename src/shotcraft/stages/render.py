@@ -47,6 +47,8 @@ def render_inputs(
             "backend": backend_id(ctx.shot, backend),
             # where the encoders start and stop (not how many workers run them)
             "segment_gops": segment_gops,
+            # how they encode: every option handed to the codec (a new one re-renders)
+            "encoder": encoder_settings(ctx).options(),
         }
     )
 
