@@ -21,11 +21,9 @@ FACINGS = ("auto", "left", "right")
 TRANSITIONS = ("cut", "crossfade", "dip", "wipe")
 VIDEO_FEEDS = ("composite", "depth")
 STEP_CACHES = ("none", "first-block", "taylorseer")
-OFFLOADS = ("auto", "none", "model", "sequential")
+OFFLOADS = ("auto", "none", "model", "sequential")  # model.offload
 JOINS = ("crossfade", "condition")
 
-
-OFFLOADS = ("auto", "none", "model", "sequential")  # model.offload
 
 
 @dataclass(frozen=True, slots=True)
