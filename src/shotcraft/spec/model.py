@@ -25,7 +25,6 @@ OFFLOADS = ("auto", "none", "model", "sequential")  # model.offload
 JOINS = ("crossfade", "condition")
 
 
-
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     id: str
