@@ -80,3 +80,18 @@ def test_drawn_pixels_match_the_digests_of_this_draw_version() -> None:
         f"procedural pixels changed under DRAW_VERSION {version} ({sorted(changed)}): bump "
         f"DRAW_VERSION in draw/procedural.py and record the new digests: {got}"
     )
+
+
+@pytest.mark.parametrize("style", ["landscape", "gradient"])
+def test_a_plate_just_made_is_the_plate_the_cache_hands_back(style: str) -> None:
+    """A render that makes a plate uses it as made (`as_stored`), one that finds it in the
+    cache decodes its PNG: both must draw the same pixels, mode and parallax included."""
+    from shotcraft.draw.plate import Plate
+
+    made = procedural.plate((320, 180), ((30, 60, 90), (240, 170, 90)), style, 5, ridges=3)
+    parallax = procedural.plate_parallax(style, 2, 3)
+    stored, decoded = made.as_stored(parallax), Plate.from_png(made.to_png(), parallax)
+    assert len(stored.layers) == len(decoded.layers) == (4 if style == "landscape" else 1)
+    for a, b in zip(stored.layers, decoded.layers, strict=True):
+        assert a.image.mode == b.image.mode and a.parallax == b.parallax
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))

@@ -67,6 +67,26 @@ class Plate:
         strip.save(buf, format="PNG", compress_level=1, pnginfo=info)
         return buf.getvalue()
 
+    def as_stored(self, parallax: Sequence[float] | None = None) -> Plate:
+        """This plate as `from_png(self.to_png(), parallax)` gives it back, without the PNG
+        round trip (a plate just made is used as the cache will hand it to the next
+        render): the sky as RGB, every other layer RGBA and wholly transparent above its
+        first visible row."""
+        if not parallax or len(parallax) == 1:
+            p = parallax[0] if parallax else 1.0
+            return Plate((PlateLayer(self.layers[0].image.convert("RGB"), p),))
+        layers = []
+        for k, (layer, p) in enumerate(zip(self.layers, parallax, strict=True)):
+            part = layer.image.convert("RGBA")
+            top = _first_row(part) if k else 0
+            if top:
+                w, h = part.size
+                full = Image.new("RGBA", (w, h))  # transparent above the stored rows
+                full.paste(part.crop((0, top, w, h)), (0, top))
+                part = full
+            layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
+        return Plate(tuple(layers))
+
     @classmethod
     def from_png(cls, data: bytes, parallax: Sequence[float] | None = None) -> Plate:
         with Image.open(io.BytesIO(data)) as im:

@@ -86,25 +86,35 @@ def fetch_layers(
     cache: Cache, backend: Backend, shot: Shot, layout: Layout, plan: LayerPlan
 ) -> Layers:
     producer = f"{backend.name} {backend.version}"
-    got = cache.get_or_make(
-        plan.plate_spec, lambda: backend.plate(shot.background, plan.plate_size).to_png(), producer
-    )
+    parallax = plan.plate_spec.get("parallax")
+    made: list[Plate] = []  # a plate made here is used as made, not decoded back
+
+    def make_plate() -> bytes:
+        made.append(backend.plate(shot.background, plan.plate_size))
+        return made[0].to_png()
+
+    got = cache.get_or_make(plan.plate_spec, make_plate, producer)
     report: dict[str, Any] = {
         "plate": {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)},
         "sprites": {},
     }
-    plate = Plate.from_png(got.data, plan.plate_spec.get("parallax"))
+    plate = made[0].as_stored(parallax) if made else Plate.from_png(got.data, parallax)
     sprites = {}
     subjects = {s.id: s for s in shot.subjects}
     for sid, spec in plan.sprite_specs.items():
         subject, sl, h = subjects[sid], layout.subject(sid), plan.sprite_heights[sid]
-        g = cache.get_or_make(spec, _sprite_maker(backend, subject, sl, h), producer)
-        sprites[sid] = from_png(g.data).convert("RGBA")
+        sprite: list[Image.Image] = []
+        g = cache.get_or_make(spec, _sprite_maker(backend, subject, sl, h, sprite), producer)
+        sprites[sid] = (sprite[0] if sprite else from_png(g.data)).convert("RGBA")
         report["sprites"][sid] = {"key": g.key, "hit": g.hit, "seconds": round(g.seconds, 4)}
     return Layers(plate, sprites, report)
 
 
 def _sprite_maker(
-    backend: Backend, subject: Subject, sl: SubjectLayout, h: int
+    backend: Backend, subject: Subject, sl: SubjectLayout, h: int, made: list[Image.Image]
 ) -> Callable[[], bytes]:
-    return lambda: to_png(backend.sprite(subject, sl, h))
+    def make() -> bytes:
+        made.append(backend.sprite(subject, sl, h))
+        return to_png(made[0])
+
+    return make
