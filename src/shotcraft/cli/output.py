@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -45,10 +46,16 @@ class Output:
     # Reporter protocol ---------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet and not self.as_json:
-            self.err.print(message, markup=False)
+            if _plain(sys.stderr):
+                print(message, file=sys.stderr, flush=True)
+            else:
+                self.err.print(message, markup=False)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"warning: {message}", markup=False, style="yellow")
+        if _plain(sys.stderr):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            self.err.print(f"warning: {message}", markup=False, style="yellow")
 
     @contextlib.contextmanager
     def task(self, label: str, total: int) -> Iterator[Advance]:
@@ -100,7 +107,10 @@ class Output:
     def result(self, message: str) -> None:
         if not self.quiet and not self.as_json:
             with _to_stdout():
-                self.out.print(message, markup=False)
+                if _plain(sys.stdout):
+                    print(message, flush=True)
+                else:
+                    self.out.print(message, markup=False)
 
     def emit_json(self, obj: Any) -> None:
         if self.as_json:
@@ -118,6 +128,17 @@ def _to_stdout() -> Iterator[None]:
         if is_write_fault(e):
             raise CannotWrite.from_os(e, "standard output") from None
         raise
+
+
+def _plain(stream: Any) -> bool:
+    """Whether lines to `stream` go out as they are: not a terminal (a log, a pipe, a make
+    job) and no FORCE_COLOR. What rich would print there anyway, without importing it (13 ms
+    of every scripted command's start-up)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return not tty and not os.environ.get("FORCE_COLOR")
 
 
 def _console(stderr: bool) -> Console:

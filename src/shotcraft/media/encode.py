@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 _STOP = object()
 
 
+# What x264 is told beyond the preset (a clip's inputs name it: a change re-renders).
+# No macroblock tree: with it, x264 gives other bytes for the same frames in
+# about one encode in twenty once the process has decoded video (it reads
+# memory it never wrote), so a forced or split render could differ from the
+# first. Same frames in, same bytes out matters more here than its bitrate.
+# ipratio 2 (x264's default 1.4): I-frames a step better than the P-frames.
+# Every segment is a fresh encoder whose rate control starts cold and gives
+# its first I-frame the P-frames' quality, so the 29 P-frames that reference
+# it pay for the difference: on a 10 s 720p pan in 1 s segments this costs
+# 16 % less x264 time, 6 % fewer bytes and gains 0.6 dB PSNR; on a textured
+# pan 9 % less time and +2 dB for 9 % more bytes (bench: see CHANGELOG).
+X264_PARAMS = "mbtree=0:ipratio=2.0"
+
+
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
     codec: str = "libx264"
@@ -57,17 +71,7 @@ class EncoderSettings:
                 # No B-frames: decode order is display order, so compose can splice GOPs of
                 # different clips (and freshly encoded transitions) without re-timing.
                 "bf": "0",
-                # No macroblock tree: with it, x264 gives other bytes for the same frames in
-                # about one encode in twenty once the process has decoded video (it reads
-                # memory it never wrote), so a forced or split render could differ from the
-                # first. Same frames in, same bytes out matters more here than its bitrate.
-                # ipratio 2 (x264's default 1.4): I-frames a step better than the P-frames.
-                # Every segment is a fresh encoder whose rate control starts cold and gives
-                # its first I-frame the P-frames' quality, so the 29 P-frames that reference
-                # it pay for the difference: on a 10 s 720p pan in 1 s segments this costs
-                # 16 % less x264 time, 6 % fewer bytes and gains 0.6 dB PSNR; on a textured
-                # pan 9 % less time and +2 dB for 9 % more bytes (bench: see CHANGELOG).
-                "x264-params": "mbtree=0:ipratio=2.0",
+                "x264-params": X264_PARAMS,
             }
         return {}
 

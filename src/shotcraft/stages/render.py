@@ -18,7 +18,7 @@ from shotcraft.draw.compositor import Compositor
 from shotcraft.executors.segments import SEGMENT_GOPS, Segment, plan_segments
 from shotcraft.fsutil import write_bytes
 from shotcraft.layout.planner import Layout
-from shotcraft.media.encode import EncoderSettings
+from shotcraft.media.encode import X264_PARAMS, EncoderSettings
 from shotcraft.motion.track import MotionTrack
 from shotcraft.progress import Advance
 from shotcraft.project import Inputs, assets_of
@@ -47,8 +47,8 @@ def render_inputs(
             "backend": backend_id(ctx.shot, backend),
             # where the encoders start and stop (not how many workers run them)
             "segment_gops": segment_gops,
-            # how they encode: every option handed to the codec (a new one re-renders)
-            "encoder": encoder_settings(ctx).options(),
+            # how they encode beyond the preset's settings (new parameters re-render)
+            "x264_params": X264_PARAMS,
         }
     )
 
