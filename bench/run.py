@@ -603,6 +603,7 @@ seed = 2
 [model]
 id = "{model}"
 steps = 2
+strength = 0.5
 [background]
 prompt = "a meadow"
 [camera]
@@ -769,6 +770,7 @@ def main() -> None:
         "runs": RUNS,
     }
     only = set(sys.argv[1:])
+    out = HERE / "results.json"
     # Byte-compiled sources, as any install leaves them (pip compiles what it installs; an
     # editable install's sources are compiled on first import unless PYTHONDONTWRITEBYTECODE
     # says otherwise): start-up then measures imports, not the compiler.
@@ -788,8 +790,8 @@ def main() -> None:
             continue
         print(f"bench: {name} ...", flush=True)
         fn(results)
-    out = HERE / "results.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+        # after every row: a row that fails later does not take the earlier ones with it
+        out.write_text(json.dumps(results, indent=2) + "\n")
     for key, row in results.items():
         if isinstance(row, dict) and key not in ("machine",):
             print(f"{key:32s} " + ", ".join(f"{k}={v}" for k, v in row.items()))
