@@ -347,6 +347,10 @@ class DiffusersBackend(ModelBackend):
                 except (OSError, ValueError) as e:
                     raise _unloadable(f"motion adapter '{self.model.motion_adapter}'", e) from None
                 pipe = AnimateDiffVideoToVideoPipeline.from_pipe(self.pipe, motion_adapter=adapter)
+                # from_pipe builds the motion UNet with `from_config` (UNetMotionModel.from_unet2d),
+                # which leaves it in training mode: put it in eval mode like every loaded model,
+                # so that no training-only layer can draw on the process's global RNG
+                pipe.unet.eval()
                 if self.placement == "whole":
                     pipe.to(self.device)
                 pipe = self._derived(pipe)
