@@ -15,27 +15,13 @@ from shotcraft.stages.pipeline import Pipeline
 
 pytestmark = pytest.mark.diffusion
 
-SHOT = """\
-version = 1
-[shot]
-duration = 2.0
-fps = 12
-size = [96, 64]
-seed = 4
-preset = "preview"
-[model]
-id = "{model}"
-steps = 4
-strength = 0.5
-motion_adapter = '{adapter}'
-[background]
-prompt = "misty pine forest at dawn"
-[[subjects]]
-id = "fox"
-prompt = "a red fox"
-place = "left, ground"
-keys = [ {{ t = 0.0, at = [0.2, 0.9] }}, {{ t = 2.0, at = [0.8, 0.9], ease = "linear" }} ]
-"""
+
+def _shot_text(model: Path, adapter: Path) -> str:
+    """The AnimateDiff shot the executor tests render (24 frames in two chunks)."""
+    from tests.integration.test_executors import MODEL_SHOT
+
+    text = MODEL_SHOT.format(model=model, sid="ad")
+    return text.replace("strength = 0.5", f"strength = 0.5\nmotion_adapter = '{adapter}'")
 
 
 def _objects(cache: Path) -> dict[str, bytes]:
@@ -54,7 +40,7 @@ def test_two_renders_in_one_process_from_fresh_caches_paint_the_same_frames(
     tmp_path: Path,
     calibration: Path,
 ) -> None:
-    shot = write_shot(SHOT.format(model=tiny_model, adapter=tiny_adapter), "ad.toml")
+    shot = write_shot(_shot_text(tiny_model, tiny_adapter), "ad.toml")
     seen = []
     for n in range(2):
         cache = tmp_path / f"cache{n}"

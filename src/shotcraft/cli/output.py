@@ -46,16 +46,19 @@ class Output:
     # Reporter protocol ---------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet and not self.as_json:
-            if _plain(sys.stderr):
-                print(message, file=sys.stderr, flush=True)
-            else:
-                self.err.print(message, markup=False)
+            self._line(message, stderr=True)
 
     def warn(self, message: str) -> None:
-        if _plain(sys.stderr):
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+        self._line(f"warning: {message}", stderr=True, style="yellow")
+
+    def _line(self, message: str, stderr: bool, style: str | None = None) -> None:
+        """One line, through rich on a terminal; as it is elsewhere (what rich would print
+        there anyway, without importing it: 13 ms of every scripted command's start-up)."""
+        stream = sys.stderr if stderr else sys.stdout
+        if _plain(stream):
+            print(message, file=stream, flush=True)
         else:
-            self.err.print(f"warning: {message}", markup=False, style="yellow")
+            (self.err if stderr else self.out).print(message, markup=False, style=style)
 
     @contextlib.contextmanager
     def task(self, label: str, total: int) -> Iterator[Advance]:
@@ -107,10 +110,7 @@ class Output:
     def result(self, message: str) -> None:
         if not self.quiet and not self.as_json:
             with _to_stdout():
-                if _plain(sys.stdout):
-                    print(message, flush=True)
-                else:
-                    self.out.print(message, markup=False)
+                self._line(message, stderr=False)
 
     def emit_json(self, obj: Any) -> None:
         if self.as_json:
@@ -132,8 +132,7 @@ def _to_stdout() -> Iterator[None]:
 
 def _plain(stream: Any) -> bool:
     """Whether lines to `stream` go out as they are: not a terminal (a log, a pipe, a make
-    job) and no FORCE_COLOR. What rich would print there anyway, without importing it (13 ms
-    of every scripted command's start-up)."""
+    job) and no FORCE_COLOR."""
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):

@@ -78,12 +78,8 @@ class Plate:
         layers = []
         for k, (layer, p) in enumerate(zip(self.layers, parallax, strict=True)):
             part = layer.image.convert("RGBA")
-            top = _first_row(part) if k else 0
-            if top:
-                w, h = part.size
-                full = Image.new("RGBA", (w, h))  # transparent above the stored rows
-                full.paste(part.crop((0, top, w, h)), (0, top))
-                part = full
+            if k:
+                part = _below(part.crop((0, _first_row(part), *part.size)), part.height)
             layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
         return Plate(tuple(layers))
 
@@ -105,14 +101,19 @@ class Plate:
             rgba = im if im.mode == "RGBA" else im.convert("RGBA")
             layers, y = [], 0
             for k, (p, top) in enumerate(zip(parallax, tops, strict=True)):
-                part = rgba.crop((0, y, w, y + h - top))
+                part = _below(rgba.crop((0, y, w, y + h - top)), h)
                 y += h - top
-                if top:
-                    full = Image.new("RGBA", (w, h))  # transparent above the stored rows
-                    full.paste(part, (0, top))
-                    part = full
                 layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
         return cls(tuple(layers))
+
+
+def _below(rows: Image.Image, height: int) -> Image.Image:
+    """A layer's stored rows at the bottom of a layer `height` tall, transparent above them."""
+    if rows.height == height:
+        return rows
+    full = Image.new("RGBA", (rows.width, height))
+    full.paste(rows, (0, height - rows.height))
+    return full
 
 
 def _first_row(image: Image.Image) -> int:
