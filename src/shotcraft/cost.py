@@ -98,6 +98,12 @@ class RenderEstimate:
     # what a fresh worker process pays before its first model call: the model's load and
     # warm-up and every library import the record timed (imported here or not)
     worker_startup: float = 0.0
+    # a [video] model's share (see cost_video): its chunks' painting, its load where this
+    # process must load it, where its rates come from, the size bucket its chunks learn in
+    video_seconds: float = 0.0
+    video_load: float = 0.0
+    video_source: str = ""
+    video_bucket: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,11 +133,12 @@ class ModelCall:
     paint size `size`, each step over `frames` frames (video)."""
 
     what: str  # "plate", "sprite:fox", "harmonize", "video"
-    kind: str  # "t2i", "i2i", "v2v"
+    kind: str  # "t2i", "i2i", "v2v" (image model), "video-model" (a [video] model's chunks)
     size: tuple[int, int]
     steps: int
     calls: int = 1
     frames: int = 1
+    references: int = 0  # reference images each call is given (a video model's)
 
     @property
     def evaluations(self) -> int:
@@ -595,7 +602,8 @@ def call_seconds(record: dict[str, Any], c: ModelCall) -> float:
 def spread(record: dict[str, Any]) -> float:
     """The model share's error bar: the worst of the last few renders' errors, once there are
     a few; MODEL_SPREAD until then."""
-    errors = [abs(float(r["error"])) for r in record.get("renders", [])[-5:]]
+    renders = [r for r in record.get("renders", []) if r.get("source") != "rough"]
+    errors = [abs(float(r["error"])) for r in renders[-5:]]
     if len(errors) < 3:
         return MODEL_SPREAD
     return min(0.9, max(PROCEDURAL_SPREAD, max(errors)))
@@ -613,11 +621,10 @@ def with_model(
     rates at all (a hub id not downloaded), the calls are counted, the time left out, and the
     note says so."""
     evaluations = sum(c.evaluations for c in calls)
-    # a [video] model's calls are counted; no calibration times that model yet
-    unpriced = [c for c in calls if c.kind == "video-model"]
+    # a [video] model's chunks are counted here and priced by its own rates (cost_video)
     calls = tuple(c for c in calls if c.kind != "video-model")
-    if record is None and model_id is None:  # a video model over drawn layers
-        return replace(base, denoiser_calls=evaluations, note=_unpriced_note(unpriced))
+    if record is None and model_id is None:  # drawn layers
+        return replace(base, denoiser_calls=evaluations)
     if record is None:
         return replace(
             base,
@@ -650,8 +657,6 @@ def with_model(
     else:
         s = spread(record)
         low, high, note = model_s * (1 - s), model_s * (1 + s), base.note
-    if unpriced:
-        note = "; ".join(n for n in (note, _unpriced_note(unpriced)) if n)
     return replace(
         base,
         seconds=base.seconds + model_s,
@@ -724,11 +729,6 @@ def observe_startup(
         del runs[:-STARTUP_KEPT]
     record["imports"] = {m: round(statistics.median(r), 4) for m, r in kept.items() if r}
     record["imports_version"] = IMPORTS_VERSION
-
-
-def _unpriced_note(calls: list[ModelCall]) -> str:
-    n = sum(c.evaluations for c in calls)
-    return f"the video model's time ({n} calls) is not included" if n else ""
 
 
 def _area(size: tuple[int, int]) -> int:
@@ -883,7 +883,7 @@ def _merge(record: dict[str, Any], new: dict[str, Any]) -> None:
             old[:] = [p for p in old if not _near(float(p[0]), x)]
             old.append([round(x, 6), round(y, 6)])
         old.sort()
-    for k in ("token_pixels", "warmup_t2i_s", "warmup_i2i_s"):
+    for k in ("token_pixels", "frame_factor", "warmup_t2i_s", "warmup_i2i_s"):
         if k in new:
             record[k] = round(new[k], 4) if isinstance(new[k], float) else new[k]
     if "startup" in new:
@@ -968,14 +968,25 @@ def model_rates(
     return dict(_update(cache_root, change)["models"][key])
 
 
-def learn(cache_root: Path, backend: ModelBackend, estimate: RenderEstimate, actual: float) -> None:
+def learn(
+    cache_root: Path,
+    backend: ModelBackend,
+    estimate: RenderEstimate,
+    actual: float,
+    video_actual: float | None = None,
+) -> None:
     """A render's actual time refines the model's rates on this machine: the load and import
     times it measured (where it loaded the model) join the recent ones (`observe_startup`),
     and its painting, the actual time less the drawing and the start-up, refines the rates
     of its size bucket (where the painting is a fair share of the render: else the drawing's
-    noise would teach it). The render joins the record of recent errors."""
-    if estimate.source != "calibrated" or estimate.model_seconds <= 0 or actual <= 0:
+    noise would teach it). The render joins the record of recent errors. `video_actual`: what
+    a [video] model's chunks took, measured apart (its estimate is then not the drawing's)."""
+    if estimate.model_seconds <= 0 or actual <= 0:
         return
+    if estimate.source == "rough" and estimate.video_source != "rough":
+        return  # the image model's rates are rough (a video model's share is measured apart)
+    if video_actual is not None:
+        actual -= video_actual - estimate.video_seconds - estimate.video_load
     key = model_key(backend, backend.device)
     load_s, imports = backend.take_startup()
     keys = list(backend.import_keys)
@@ -1055,6 +1066,11 @@ def describe(data: dict[str, Any]) -> list[str]:
             fps = 1.0 / max(1e-9, rates["pipeline_s_per_mpix"] * 0.9216)
             lines.append(f"  encoder preset {name}: about {fps:.0f} frames/s at 1280x720")
     for key, rec in sorted(data.get("models", {}).items()):
+        if rec.get("kind") == "video":
+            from shotcraft import cost_video
+
+            lines.extend(cost_video.describe(rec))
+            continue
         lines.append(f"model {rec.get('model', '?')}")
         lines.append(f"  on {rec.get('device')} ({rec.get('device_name')}), {rec.get('dtype')}")
         lines.append(f"  {rec.get('versions')}; key {key.split(' | ')[0][:22]}...")
@@ -1071,17 +1087,24 @@ def describe(data: dict[str, Any]) -> list[str]:
             if rec.get("points", {}).get(part):
                 at = [part_seconds(rec, part, s) for s in ((512, 512), (1024, 1024))]
                 lines.append(f"  {part}: {at[0]:.3f}s at 512x512, {at[1]:.3f}s at 1024x1024")
-        renders = rec.get("renders", [])
-        if renders:
-            errs = [abs(float(r["error"])) for r in renders[-10:]]
-            lines.append(
-                f"  recent error: median {statistics.median(errs):.0%}, worst {max(errs):.0%} "
-                f"over the last {len(errs)} renders"
-            )
-        else:
-            lines.append("  recent error: no render yet")
-        for b_, corr in sorted(rec.get("corrections", {}).items()):
-            lines.append(
-                f"  learned at {b_}: x{float(corr['factor']):.3f} from {corr['renders']} renders"
-            )
+        lines.extend(_recent_lines(rec))
     return lines or ["nothing calibrated yet"]
+
+
+def _recent_lines(rec: dict[str, Any]) -> list[str]:
+    """How the recent estimates did, and what the renders taught, per size bucket."""
+    lines = []
+    renders = [r for r in rec.get("renders", []) if r.get("source") != "rough"]
+    if renders:
+        errs = [abs(float(r["error"])) for r in renders[-10:]]
+        lines.append(
+            f"  recent error: median {statistics.median(errs):.0%}, worst {max(errs):.0%} "
+            f"over the last {len(errs)} renders"
+        )
+    else:
+        lines.append("  recent error: no render yet")
+    for b_, corr in sorted(rec.get("corrections", {}).items()):
+        lines.append(
+            f"  learned at {b_}: x{float(corr['factor']):.3f} from {corr['renders']} renders"
+        )
+    return lines

@@ -12,6 +12,7 @@ result is a rough figure: `cost.with_model` marks it rough, with an error bar of
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -108,13 +109,22 @@ def _level(parts: list[str], levels: int) -> int:
     return 0
 
 
-def denoiser_work(folder: Path, tokens: float) -> Work:
-    """One denoiser evaluation over `tokens` latent tokens (UNet or transformer)."""
+def _patch_volume(config: dict[str, Any]) -> int:
+    """Latent tokens a transformer token stands for: its patch's area (and length in time)."""
+    p = config.get("patch_size") or 2
+    if isinstance(p, list):  # Wan: [t, h, w]
+        return max(1, math.prod(int(v) for v in p))
+    return max(1, int(p) ** 2 * int(config.get("patch_size_t") or 1))
+
+
+def denoiser_work(folder: Path, tokens: float, patched: bool = False) -> Work:
+    """One denoiser evaluation over `tokens` latent tokens (UNet or transformer; `patched`:
+    the tokens are the transformer's own, after patching, as a video model's are counted)."""
     work = Work()
     config = _config(folder)
     levels = len(config.get("block_out_channels", [])) or 1
     unet = any(n.startswith("down_blocks.") for n in tensor_shapes(folder))
-    patch = int(config.get("patch_size") or 2)
+    volume = 1 if patched else _patch_volume(config)
     for name, shape in tensor_shapes(folder).items():
         if len(shape) < 2:
             continue  # norms and biases: their cost is in the elements written
@@ -122,7 +132,7 @@ def denoiser_work(folder: Path, tokens: float) -> Work:
         if unet:
             t = max(1.0, tokens / 4 ** max(0, _level(parts, levels)))
         else:
-            t = max(1.0, tokens / patch**2)
+            t = max(1.0, tokens / volume)
         if "time_emb" in name or "time_embedding" in name or "add_embedding" in name:
             work.weight(shape, 1)
         elif "attn2.to_k" in name or "attn2.to_v" in name or "context_embedder" in name:
@@ -215,6 +225,44 @@ def rough_rates(backend: Any) -> dict[str, Any] | None:
                 seconds = vae_work(vae, pixels, kind).seconds(device)
                 record["points"][f"vae_{kind}"].append([pixels / 1e6, seconds])
     # loading: reading the weights at disk speed, and importing torch and diffusers
+    weights = sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
+    record["load_s"] = 3.0 + weights / 5e8
+    return record
+
+
+def rough_video_rates(backend: Any, settings: Any, calls: Any) -> dict[str, Any] | None:
+    """A video model's rates record (see `cost_video.rates`) worked out from its files at the
+    chunk shapes of `calls`, with `source` "rough"; None where the files are not here. A
+    chunk's evaluation is the transformer over its latent tokens; its fixed cost the text
+    encoder's and the VAE's (control video encoded, result decoded) over every frame."""
+    from shotcraft import cost_video
+
+    folder = backend.folder
+    denoiser = folder / "transformer" if folder is not None else None
+    if denoiser is None or not tensor_shapes(denoiser):
+        return None
+    device = cost.guess_device(backend.device_request)
+    m = backend.rules.size_multiple
+    record: dict[str, Any] = {
+        "kind": cost_video.KIND,
+        "model": backend.model,
+        "family": backend.family,
+        "source": "rough",
+        "device": device,
+        "token_pixels": m * m,
+        "frame_factor": backend.rules.frame_factor,
+        "points": {p: [] for p in cost_video.PARTS},
+    }
+    cfg = 2.0 if settings.guidance > 1.0 else 1.0
+    text = text_work(folder).seconds(device) * cfg
+    vae = folder / "vae"
+    for c in calls:
+        x = cost_video.tokens(record, c)
+        step = denoiser_work(denoiser, x * 1e3, patched=True).seconds(device)
+        pixels = float(c.size[0] * c.size[1])
+        per_frame = sum(vae_work(vae, pixels, k).seconds(device) for k in ("decode", "encode"))
+        record["points"]["chunk_step"].append([x, step])
+        record["points"]["chunk_call"].append([x, text + c.frames * per_frame])
     weights = sum(f.stat().st_size for f in folder.rglob("*.safetensors"))
     record["load_s"] = 3.0 + weights / 5e8
     return record

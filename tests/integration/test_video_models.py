@@ -344,3 +344,66 @@ def test_a_model_that_is_no_video_family_is_refused_in_one_line(
     assert r.exit_code == 4
     assert "StableDiffusionPipeline, which shotcraft cannot drive" in r.output
     assert "Traceback" not in r.output
+
+
+# ------------------------------------------------------------------------ what it costs
+def test_a_video_model_is_priced_from_its_files_then_from_the_chunks_it_painted(
+    cli: Callable[..., Any],
+    write_shot: Callable[..., Path],
+    project: Path,
+    cache_dir: Path,
+    video_models: dict[str, Path],
+) -> None:
+    shot = write_shot(shot_text(video_models["wan"], duration=2.0625, video=FOUR_CHUNKS), "c.toml")
+    # never timed here: a rough figure from the model's files, its chunks' time in it
+    before = json.loads(cli("sketch", "--json", shot).output)["estimate"]
+    assert before["source"] == "rough" and before["breakdown"]["video"] > 0, before
+    assert before["low"] < before["seconds"] < before["high"]
+    assert "not included" not in before.get("note", "")
+
+    assert cli("render", shot).exit_code == 0
+    first = _report(project, "c")
+    timings = first["video_pass"]["chunk_timings"]
+    # every chunk painted is timed: its evaluations (two steps each) and their own seconds
+    assert [t["frames"] for t in timings] == [13, 13, 13, 9]
+    assert all(
+        t["evaluations"] == 2 and 0 < t["evaluation_seconds"] < t["seconds"] for t in timings
+    )
+    # only a process's first chunk warms the pipeline up (this process may have loaded it)
+    assert not any(t.get("first") for t in timings[1:])
+    shown = cli("calibrate", "--show").output
+    assert "video model" in shown and "measured in renders" in shown, shown
+
+    # the same inputs again: the cache holds every chunk, so none is priced or painted
+    assert cli("render", "--force", shot).exit_code == 0
+    again = _report(project, "c")
+    assert again["video_pass"]["chunks_reused"] == 4 and again["denoiser_calls"] == 0
+    assert (
+        again["estimate"]["denoiser_calls"] == 0 and "video" not in again["estimate"]["breakdown"]
+    )
+
+    # chunks evicted: all four priced again, now at the rates the first render measured
+    assert cli("cache", "gc", "--max-size", "0").exit_code == 0
+    assert cli("render", "--force", shot).exit_code == 0
+    third = _report(project, "c")
+    est, vp = third["estimate"], third["video_pass"]
+    assert est["source"] == "calibrated" and est["denoiser_calls"] == 8 and vp["repainted"] == 4
+    painted = sum(t["seconds"] for t in vp["chunk_timings"])  # the pipeline is warm in-process
+    assert 0.5 < est["breakdown"]["video"] / painted < 2.0, (est, painted)
+
+
+def test_calibrate_times_a_video_model_at_the_size_asked(
+    cli: Callable[..., Any], cache_dir: Path, video_models: dict[str, Path]
+) -> None:
+    r = cli("calibrate", "--model", video_models["wan"], "--sizes", "30x34")
+    assert r.exit_code == 0, r.output
+    # the size rounded to the family's multiple of 16; a chunk of its default 81 frames
+    assert "per chunk of 81 frames at 32x32 with 30 steps" in r.stdout, r.output
+    models = json.loads((cache_dir / "calibration.json").read_text())["models"]
+    records = [m for m in models.values() if m.get("kind") == "video"]
+    assert len(records) == 1 and records[0]["source"] == "calibrated"
+    (x, per), (_, rest) = (
+        records[0]["points"]["chunk_step"][0],
+        records[0]["points"]["chunk_call"][0],
+    )
+    assert x == pytest.approx(32 * 32 / 256 * (80 // 4 + 1 + 2) / 1e3) and per > 0 and rest > 0

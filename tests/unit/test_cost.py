@@ -176,3 +176,65 @@ def test_a_render_teaches_its_start_up_and_its_painting_apart(tmp_path: Path) ->
     assert got["load_runs"] == [1.0, 3.0] and got["load_s"] == 2.0
     assert got["corrections"]["256px"]["factor"] == 1.0  # the painting was right
     assert got["renders"][-1]["actual_s"] == 7.0
+
+
+# --- a [video] model's chunks (cost_video) --------------------------------------------------
+def _video_call(**kw: Any) -> cost.ModelCall:
+    values: dict[str, Any] = {"size": (64, 64), "steps": 8, "calls": 3, "frames": 13}
+    values.update(kw)
+    return cost.ModelCall("video", "video-model", references=2, **values)
+
+
+def test_video_chunks_are_priced_at_their_shape_and_the_load_only_where_it_is_paid() -> None:
+    from shotcraft import cost_video
+
+    rec: dict[str, Any] = {"kind": "video", "source": "calibrated", "token_pixels": 256}
+    rec |= {"frame_factor": 4, "load_s": 5.0, "warmup_t2i_s": 1.0}
+    c = _video_call()
+    # 64x64 is 16 tokens a latent frame; 13 frames are 4 latent frames, plus 2 references
+    assert cost_video.tokens(rec, c) == pytest.approx(16 * 6 / 1e3)
+    rec["points"] = {"chunk_step": [[0.096, 0.1]], "chunk_call": [[0.096, 2.0]]}
+    base = cost.RenderEstimate(1.0, 13, 0.004, 0, 2, {"frames": 1.0}, low=0.9, high=1.1)
+    warm = cost_video.with_video(base, rec, [c], "m", loaded=True)
+    assert warm.seconds == pytest.approx(1.0 + 3 * (2.0 + 8 * 0.1))
+    assert warm.breakdown["video"] == pytest.approx(8.4) and warm.video_load == 0.0
+    cold = cost_video.with_video(base, rec, [c], "m", loaded=False)
+    assert cold.seconds == pytest.approx(warm.seconds + 5.0 + 1.0)
+    assert cold.low < cold.seconds < cold.high and cold.source == "calibrated"
+    # a shape twice as long, never painted: the fit through the one measured (proportional)
+    longer = cost_video.with_video(base, rec, [_video_call(frames=29)], "m", loaded=True)
+    assert longer.breakdown["video"] == pytest.approx(8.4 * 10 / 6)  # 8 latent frames + 2
+    rough = cost_video.with_video(base, {**rec, "source": "rough"}, [c], "m", loaded=True)
+    assert rough.source == "rough" and rough.high == pytest.approx(1.1 + 8.4 * cost.ROUGH_FACTOR)
+    unknown = cost_video.with_video(base, None, [c], "m", loaded=True)
+    assert unknown.seconds == 1.0 and "not included" in unknown.note
+
+
+def test_painted_chunks_become_the_rates_and_the_first_one_the_warm_up(tmp_path: Path) -> None:
+    from shotcraft import cost_video
+
+    rules = SimpleNamespace(size_multiple=16, frame_factor=4)
+    backend = SimpleNamespace(
+        device="cpu",
+        device_request="cpu",
+        family="wan-vace",
+        model="m",
+        rules=rules,
+        take_startup=lambda: (None, {}),
+    )
+    settings = SimpleNamespace(identity="m", cache="none", cache_threshold=None, guidance=1.0)
+
+    def chunk(rest: float, first: bool = False) -> dict[str, Any]:
+        t = {"frames": 13, "references": 2, "evaluations": 8, "evaluation_seconds": 0.1}
+        return t | {"seconds": rest + 0.8} | ({"first": True} if first else {})
+
+    report = {"size": [64, 64], "chunk_timings": [chunk(3.0, True), chunk(1.0), chunk(1.2)]}
+    est = cost.RenderEstimate(10.0, 13, 0.004, 0, 2, {}, video_seconds=6.0, video_source="rough")
+    cost_video.learn(tmp_path, backend, settings, est, report)
+    rec = cost_video.known_rates(tmp_path, backend, settings)
+    assert rec is not None and rec["source"] == "measured in renders"
+    assert rec["points"]["chunk_step"] == [[0.096, 0.1]]
+    assert rec["points"]["chunk_call"] == [[0.096, pytest.approx(1.1)]]  # the median rest
+    assert rec["warmup_t2i_s"] == pytest.approx(3.0 - 1.1)
+    # the rough estimate's error is kept, but does not widen the measured rates' error bar
+    assert rec["renders"][-1]["source"] == "rough" and cost.spread(rec) == cost.MODEL_SPREAD

@@ -9,9 +9,11 @@ diffusers are imported only when a pipeline is loaded.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import sys
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from shotcraft.errors import BackendUnavailable, RenderFailed
 from shotcraft.spec.model import VideoSpec
 
 log = logging.getLogger("shotcraft")
+IMPORTED = ("torch", "transformers", "diffusers")  # what loading a pipeline imports, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +208,15 @@ class VideoModelBackend(ABC):
         self.rules = self.read_rules(folder)
         self.denoiser_calls = 0  # evaluations whose last transformer block actually ran
         self.forwards = 0  # transformer calls, step caches' skipped ones included
+        self.eval_stamps: list[float] = []  # when each evaluation ended (see `eval_seconds`)
+        self.runs = 0  # chunk calls since the pipeline was loaded (the first one warms it up)
         self.load_seconds = 0.0
         self.placement = ""
         self._pipe: Any = None
         self._device: str | None = None
+        # the first load's time and each library it imported (module -> seconds), until
+        # `take_startup` hands them to the rates (see cost_video)
+        self._startup: tuple[float, dict[str, float]] | None = None
 
     # --- rules and settings (no torch) ------------------------------------------------
     @classmethod
@@ -279,9 +287,25 @@ class VideoModelBackend(ABC):
         """Components loaded apart from the pipeline (Wan's VAE in float32)."""
         return {}
 
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def take_startup(self) -> tuple[float | None, dict[str, float]]:
+        """The load this object made (seconds, libraries left out) and the imports it paid,
+        once: (None, {}) where it has not loaded or has handed them over already."""
+        got, self._startup = self._startup, None
+        return (None, {}) if got is None else got
+
     def pipe(self, settings: VideoSettings) -> Any:
         if self._pipe is None:
             t0 = time.perf_counter()
+            imports: dict[str, float] = {}
+            for name in IMPORTED:
+                if name not in sys.modules:
+                    t = time.perf_counter()
+                    importlib.import_module(name)
+                    imports[name] = time.perf_counter() - t
             import diffusers
 
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -316,7 +340,9 @@ class VideoModelBackend(ABC):
                     self._count_on(denoiser)
                     apply_step_cache(denoiser, settings)
             self._pipe = pipe
-            self.load_seconds += time.perf_counter() - t0
+            spent = time.perf_counter() - t0
+            self.load_seconds += spent
+            self._startup = (max(0.0, spent - sum(imports.values())), imports)
         return self._pipe
 
     def _count_on(self, transformer: Any) -> None:
@@ -328,6 +354,7 @@ class VideoModelBackend(ABC):
 
         def evaluated(*_: Any) -> None:
             self.denoiser_calls += 1
+            self.eval_stamps.append(time.perf_counter())
 
         transformer.register_forward_hook(forward)
         probe = last_block_probe(transformer)
@@ -339,6 +366,7 @@ class VideoModelBackend(ABC):
         import torch
 
         pipe = self.pipe(settings)
+        self.runs += 1
         generator = torch.Generator(device="cpu").manual_seed(job.seed)
         try:
             with torch.inference_mode():
@@ -368,6 +396,65 @@ class VideoModelBackend(ABC):
     @abstractmethod
     def call(self, pipe: Any, job: ChunkJob, settings: VideoSettings, generator: Any) -> Any:
         """The pipeline call for one chunk (output_type "np")."""
+
+    # --- timing (calibration) ---------------------------------------------------------
+    def references(self, settings: VideoSettings, subjects: int) -> int:
+        """Reference images a chunk is given when `subjects` are on screen (the estimate
+        counts each: a reference may cost the model a latent frame)."""
+        return 0
+
+    def used_references(self, job: ChunkJob) -> int:
+        """Reference images of `job` that the pipeline is given."""
+        return len(job.references)
+
+    def eval_seconds(self) -> float:
+        """Seconds of one denoiser evaluation (a step with its scheduler's work) in the calls
+        since `eval_stamps` was last cleared: from the first evaluation's end to the last's,
+        over the evaluations between (0 where fewer than two ran); clears the stamps."""
+        stamps, self.eval_stamps = self.eval_stamps, []
+        return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) >= 2 else 0.0
+
+    def timing_job(
+        self, settings: VideoSettings, size: tuple[int, int], frames: int, references: int
+    ) -> ChunkJob:
+        """A chunk of grey frames shaped as a render's: `frames` at `size`, masks where the
+        family takes them, `references` reference images, key frames on the settings' rule."""
+        w, h = size
+        grey = np.full((h, w, 3), 128, dtype=np.uint8)
+        shown = tuple(grey for _ in range(frames))
+        masks = None
+        if settings.regenerate and "masks" in self.uses:
+            masks = tuple(np.ones((h, w), dtype=bool) for _ in range(frames))
+        keys: tuple[int, ...] = ()
+        if "key_frames" in self.uses:
+            keys = tuple(sorted({*range(0, frames, max(1, settings.key_every)), frames - 1}))
+        refs = tuple(Image.new("RGB", size, (128, 128, 128)) for _ in range(references))
+        return ChunkJob(
+            shown, shown, masks, refs, keys, settings.prompt, settings.negative, 0, settings.fps
+        )
+
+    def time_chunk(
+        self,
+        settings: VideoSettings,
+        size: tuple[int, int],
+        frames: int,
+        references: int,
+        steps: int,
+    ) -> tuple[float, int, float]:
+        """Seconds, denoiser evaluations and seconds per evaluation (`eval_seconds`) of one
+        chunk call of `steps` steps, shaped as `timing_job` says, through the very `run` a
+        render makes (loading not timed)."""
+        from dataclasses import replace
+
+        st = replace(settings, steps=steps)
+        job = self.timing_job(st, size, frames, references)
+        self.pipe(settings)
+        before = self.denoiser_calls
+        self.eval_stamps.clear()
+        t0 = time.perf_counter()
+        self.run(job, st)
+        seconds = time.perf_counter() - t0
+        return seconds, self.denoiser_calls - before, self.eval_seconds()
 
 
 def frame_noise(seed: int, frame: int, shape: tuple[int, ...]) -> Any:

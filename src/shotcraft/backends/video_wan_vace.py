@@ -50,6 +50,14 @@ class WanVACEBackend(VideoModelBackend):
         # cond and uncond are separate transformer calls in Wan's loop
         return settings.steps * (2 if settings.guidance > 1.0 else 1)
 
+    def references(self, settings: VideoSettings, subjects: int) -> int:
+        # the plate and each subject on screen that the pass repaints (see VideoPass.job)
+        shown = min(subjects, len(settings.regenerate)) if settings.regenerate else subjects
+        return min(MAX_REFERENCES, 1 + shown)
+
+    def used_references(self, job: ChunkJob) -> int:
+        return min(MAX_REFERENCES, len(job.references))
+
     def extra_components(self) -> dict[str, Any]:
         import torch
         from diffusers import AutoencoderKLWan

@@ -131,7 +131,12 @@ class Cache:
         return data, meta
 
     def contains(self, spec: dict[str, Any]) -> bool:
-        key = cache_key(spec)
+        return self.contains_key(cache_key(spec))
+
+    def contains_key(self, key: str) -> bool:
+        """Whether an entry of this key (a spec's `cache_key`) is stored."""
+        if len(key) < 3 or not all(c in "0123456789abcdef" for c in key):
+            return False
         return self._obj(key).is_file() and self._meta(key).is_file()
 
     def _drop(self, key: str) -> None:

@@ -551,7 +551,9 @@ def calibrate(
     for name, rates in entry["presets"].items():
         fps_720 = 1.0 / (rates["pipeline_s_per_mpix"] * 0.9216)
         out.result(f"encoder preset {name}: about {fps_720:.0f} frames/s at 1280x720")
-    if model is not None:
+    if model is not None and _video_family(model):
+        _calibrate_video(root, model, device.value, _sizes(sizes), out)
+    elif model is not None:
         from shotcraft.backends import get_backend
         from shotcraft.backends.base import ModelBackend
         from shotcraft.spec.model import ModelSpec
@@ -577,6 +579,47 @@ def calibrate(
         )
     out.result(f"saved to {cost.calibration_path(root)}")
     out.emit_json(cost.load_calibration(root))
+
+
+def _video_family(model: str) -> bool:
+    """Whether `model` (a folder or a downloaded hub id) is a [video] model family."""
+    from shotcraft.backends.video_base import family_of
+    from shotcraft.errors import BackendUnavailable
+
+    try:
+        family_of(model)
+    except BackendUnavailable:
+        return False
+    return True
+
+
+def _calibrate_video(
+    root: Path, model: str, device: str, sizes: list[tuple[int, int]], out: Output
+) -> None:
+    """Time a video model's chunk at each work size (default: its native size at 16:9), its
+    default chunk length, with the plate and one subject as references."""
+    from shotcraft import cost, cost_video
+    from shotcraft.backends.video_base import video_backend
+    from shotcraft.spec.model import VideoSpec
+
+    spec = VideoSpec(model=model)
+    vb = video_backend(spec, device)
+    vs = vb.settings(spec, 24, "a film")
+    m = vb.rules.size_multiple
+    shapes = [(max(m, round(w / m) * m), max(m, round(h / m) * m)) for w, h in sizes]
+    shapes = shapes or [vb.rules.work_size((1280, 720))]
+    refs = vb.references(vs, 1)
+    calls = [
+        cost.ModelCall("calibration", "video-model", s, vb.calls_per_chunk(vs), 1, vs.chunk, refs)
+        for s in shapes
+    ]
+    rates = cost_video.rates(root, vb, vs, calls, out, again=True)
+    for c in calls:
+        out.result(
+            f"video model {model}: {cost_video.chunk_seconds(rates, c):.2f}s per chunk of "
+            f"{c.frames} frames at {c.size[0]}x{c.size[1]} with {vs.steps} steps "
+            f"(calibration took {float(rates.get('calibration_s', 0.0)):.1f}s)"
+        )
 
 
 def _sizes(text: str | None) -> list[tuple[int, int]]:

@@ -7,17 +7,20 @@ progress, and `cost` turns them into seconds with this machine's rates.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shotcraft import cost
 from shotcraft.backends.base import Backend, ModelBackend
 from shotcraft.cache import Cache
+from shotcraft.errors import BackendUnavailable
 from shotcraft.motion.track import MotionTrack
 from shotcraft.stages.common import Settings, ShotContext, render_size
 from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import LayerPlan
-from shotcraft.stages.video_pass import video_work
+from shotcraft.stages.video_pass import video_prompt, video_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,15 @@ class WorkUnits:
 
 
 def work_units(
-    ctx: ShotContext, backend: Backend, lp: LayerPlan, motion: MotionTrack, cache: Cache
+    ctx: ShotContext,
+    backend: Backend,
+    lp: LayerPlan,
+    motion: MotionTrack,
+    cache: Cache,
+    chunk_keys: Sequence[str] = (),
 ) -> WorkUnits:
+    """`chunk_keys`: the video pass's chunk cache keys, in order, where a render of these very
+    inputs wrote them (render.json): the chunks still in the cache are not painted again."""
     shot, preset = ctx.shot, ctx.preset
     size = render_size(shot, preset)
     plate_cached = cache.contains(lp.plate_spec)
@@ -75,20 +85,32 @@ def work_units(
             )
     video = video_work(shot, motion.frames, size, backend)
     if video is not None:
-        # all frames of a chunk go through the denoiser together: one evaluation a step;
-        # AnimateDiff runs on the image model (its rates price it), other families on a
-        # video model of their own, which no calibration times yet (see cost.with_model)
-        kind = "v2v" if video.family == "animatediff" else "video-model"
-        paints.append(
-            cost.ModelCall(
-                "video",
-                kind,
-                backend.paint_size(size) if isinstance(backend, ModelBackend) else size,
-                max(1, video.denoiser_calls // max(1, video.chunks)),
-                video.chunks,
-                frames=max(f for _, _, f in video.sizes),
+        # all frames of a chunk go through the denoiser together: one evaluation a step
+        per_chunk = max(1, video.denoiser_calls // max(1, video.chunks))
+        if video.family == "animatediff":  # on the image model: its rates price it
+            paints.append(
+                cost.ModelCall(
+                    "video",
+                    "v2v",
+                    backend.paint_size(size) if isinstance(backend, ModelBackend) else size,
+                    per_chunk,
+                    video.chunks,
+                    frames=max(f for _, _, f in video.sizes),
+                )
             )
-        )
+        else:  # a video model of its own, priced by its rates (cost_video), one call a shape
+            known = list(chunk_keys) if len(chunk_keys) == video.chunks else []
+            sizes = [
+                s
+                for c, s in enumerate(video.sizes)
+                if not known or not cache.contains_key(known[c])
+            ]
+            for (w, h, f), n in Counter(sizes).items():
+                paints.append(
+                    cost.ModelCall(
+                        "video", "video-model", (w, h), per_chunk, n, f, video.references
+                    )
+                )
     plate_painted = any(what == "plate" for what, _ in painted)
     return WorkUnits(
         frames=motion.frames,
@@ -111,13 +133,14 @@ def render_estimate(
     lp: LayerPlan,
     motion: MotionTrack,
     measure_model: bool = True,
+    chunk_keys: Sequence[str] = (),
 ) -> cost.RenderEstimate:
     """What rendering will cost, with its range. With `measure_model` (render) the model is
     timed first at the sizes this render paints where this machine has not timed them yet.
     Without it (sketch, status) nothing is loaded and torch is not imported: a model never
     timed here is priced from its config files, marked rough, with its wider error bar."""
     cache = settings.cache
-    units = work_units(ctx, backend, lp, motion, cache)
+    units = work_units(ctx, backend, lp, motion, cache, chunk_keys)
     rates = cost.rates_for(cache.root, ctx.preset.encoder_preset, settings.reporter)
     base = cost.estimate(
         rates,
@@ -130,10 +153,25 @@ def render_estimate(
         painted=units.painted,
         keyed=units.keyed,
     )
+    est = _with_image_model(base, units, settings, backend, measure_model)
+    video_calls = tuple(c for c in units.paints if c.kind == "video-model")
+    if video_calls:
+        est = _with_video_model(est, ctx, settings, video_calls)
+    return est
+
+
+def _with_image_model(
+    base: cost.RenderEstimate,
+    units: WorkUnits,
+    settings: Settings,
+    backend: Backend,
+    measure_model: bool,
+) -> cost.RenderEstimate:
     if not isinstance(backend, ModelBackend):
         if not units.paints:
             return base
         return cost.with_model(base, None, units.paints, None, loaded=False)
+    cache = settings.cache
     record: dict[str, Any] | None
     priced = tuple(c for c in units.paints if c.kind != "video-model")
     if measure_model and priced:
@@ -145,3 +183,31 @@ def render_estimate(
 
             record = cost_config.rough_rates(backend)
     return cost.with_model(base, record, units.paints, backend.model.id, loaded=backend.loaded)
+
+
+def _with_video_model(
+    base: cost.RenderEstimate,
+    ctx: ShotContext,
+    settings: Settings,
+    calls: tuple[cost.ModelCall, ...],
+) -> cost.RenderEstimate:
+    """The shot's [video] model priced at the rates this machine measured (the chunks of
+    earlier renders, or `shotcraft calibrate --model`), else rough from its config files. A
+    render does not time a video model first: a chunk can take minutes, so the render's own
+    chunks time it (`cost_video.learn`), at the shapes it paints."""
+    from shotcraft import cost_video
+    from shotcraft.backends.video_base import video_backend
+
+    shot = ctx.shot
+    assert shot.video is not None  # "video-model" calls come from a [video] table
+    try:
+        vb = video_backend(shot.video, settings.device)
+    except BackendUnavailable:  # the render says why when it builds the pass
+        return cost_video.with_video(base, None, calls, shot.video.model, loaded=False)
+    vs = vb.settings(shot.video, shot.fps, video_prompt(shot))
+    record = cost_video.known_rates(settings.cache.root, vb, vs)
+    if record is None:
+        from shotcraft import cost_config
+
+        record = cost_config.rough_video_rates(vb, vs, calls)
+    return cost_video.with_video(base, record, calls, vb.model, loaded=vb.loaded)

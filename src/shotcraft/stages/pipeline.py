@@ -15,6 +15,7 @@ render sees the same numbers cold or warm.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,8 +201,25 @@ class Pipeline:
                 self.layer_plan(k),
                 self.motion(k),
                 measure_model,
+                self._chunk_keys(k),
             )
         return self._memo.estimates[key]
+
+    def _chunk_keys(self, k: int) -> list[str]:
+        """The video pass's chunk keys from render.json where the last render had these very
+        inputs (a `render --force`, a `status` after a render): which chunks the cache holds."""
+        ctx = self.ctx
+        if ctx.shot.video is None or not ctx.paths.render_json.is_file():
+            return []
+        inputs = render_inputs(ctx, self.backend, k, self.settings.segment_gops)
+        if ctx.state.stage("render").get("inputs") != inputs:
+            return []
+        try:
+            vp = json.loads(ctx.paths.render_json.read_text()).get("video_pass") or {}
+        except (OSError, ValueError, AttributeError):
+            return []
+        keys = vp.get("chunk_keys") if isinstance(vp, dict) else None
+        return [str(x) for x in keys] if isinstance(keys, list) else []
 
     # --- writing the planning artifacts ------------------------------------------------
     def _write_layout(self, estimate: RenderEstimate) -> list[str]:
@@ -475,8 +493,11 @@ class Pipeline:
         if fitted is not None:
             report["fit_budget"] = fitted.to_json()
         write_json(paths.render_json, report)
-        if isinstance(backend, ModelBackend):  # the actual time refines the model's rates
-            cost.learn(settings.cache.root, backend, estimate, actual)
+        # the actual time refines the models' rates: the video model's from its chunks, the
+        # image model's from the rest
+        video_actual = self._learn_video(estimate, report.get("video_pass"))
+        if isinstance(backend, ModelBackend):
+            cost.learn(settings.cache.root, backend, estimate, actual, video_actual)
         write_depfile(ctx, paths.depfile)
         ctx.state.record("render", work.inputs, [paths.clip, paths.render_json])
         return StageResult(
@@ -494,6 +515,23 @@ class Pipeline:
                 **({"fit_budget": report["fit_budget"]} if fitted is not None else {}),
             },
         )
+
+    def _learn_video(self, estimate: RenderEstimate, video: dict[str, Any] | None) -> float | None:
+        """A [video] model's painted chunks refine its rates; returns what its chunks and
+        load took (None: the shot has no [video] model priced)."""
+        shot = self.ctx.shot
+        if shot.video is None or not isinstance(video, dict):
+            return None
+        from shotcraft import cost_video
+        from shotcraft.backends.video_base import video_backend
+        from shotcraft.stages.video_pass import video_prompt
+
+        vb = video_backend(shot.video, self.settings.device)
+        vs = vb.settings(shot.video, shot.fps, video_prompt(shot))
+        cost_video.learn(self.settings.cache.root, vb, vs, estimate, video)
+        # the load where the render paid it (not where the estimate's calibration had)
+        load = float(video.get("load_seconds", 0.0)) if estimate.video_load else 0.0
+        return float(video.get("paint_seconds", 0.0)) + load
 
     def _fit(self, budget: float, plain: RenderEstimate) -> BudgetPlan:
         """The settings that fit `budget`, each candidate priced from the rates known now."""

@@ -287,6 +287,11 @@ class ChunkPainted:
     load_seconds: float  # loading the pipeline, where this call loaded it
     denoiser_calls: int
     forwards: int
+    key: str = ""  # its cache key
+    # where it was painted: seconds of one denoiser evaluation (0: unknown), its references
+    eval_seconds: float = 0.0
+    references: int = 0
+    first: bool = False  # the pipeline's first call in its process (it warms the pipeline up)
 
 
 def paint_chunk(
@@ -301,14 +306,17 @@ def paint_chunk(
     that builds it, called only on a miss. The same call in this process and in a worker."""
     t0 = time.perf_counter()
     calls, forwards, load = backend.denoiser_calls, backend.forwards, backend.load_seconds
-    painting = 0.0
+    painting, per_eval, refs, first = 0.0, 0.0, 0, False
 
     def make() -> bytes:
-        nonlocal painting
+        nonlocal painting, per_eval, refs, first
         inputs = job() if callable(job) else job
+        first = backend.runs == 0
         load0, t = backend.load_seconds, time.perf_counter()
+        backend.eval_stamps.clear()
         out = backend.run(inputs, settings)[: ch.length]
         painting = time.perf_counter() - t - (backend.load_seconds - load0)
+        per_eval, refs = backend.eval_seconds(), backend.used_references(inputs)
         return to_png(Image.fromarray(np.concatenate(out, axis=0)))  # frames stacked
 
     got = cache.get_or_make(spec, make, f"{backend.family} {backend.version}")
@@ -320,6 +328,10 @@ def paint_chunk(
         backend.load_seconds - load,
         backend.denoiser_calls - calls,
         backend.forwards - forwards,
+        got.key,
+        per_eval,
+        refs,
+        first,
     )
 
 
@@ -350,6 +362,8 @@ class VideoPass:
         self._calls = 0  # summed over the chunks, wherever they were painted
         self._forwards = 0
         self._load_elsewhere = 0.0  # loading the pipeline in workers (chunks painted there)
+        self.keys: dict[int, str] = {}  # chunk index -> its cache key (the next estimate's)
+        self.timings: list[dict[str, Any]] = []  # each chunk painted: what it cost (cost_video)
 
     @property
     def denoiser_calls(self) -> int:
@@ -461,10 +475,21 @@ class VideoPass:
         """Count one chunk in the report (`elsewhere`: painted by another process, whose
         pipeline load this backend did not see)."""
         self.chunks += 1
+        self.keys[self.plan.chunks.index(ch)] = painted.key
         self.reused += int(painted.hit)
         if not painted.hit:
             self.repainted += 1
             self.frames_repainted += ch.length
+            self.timings.append(
+                {
+                    "frames": ch.padded,
+                    "references": painted.references,
+                    "evaluations": painted.denoiser_calls,
+                    "seconds": round(painted.paint_seconds, 4),
+                    "evaluation_seconds": round(painted.eval_seconds, 5),
+                    **({"first": True} if painted.first else {}),
+                }
+            )
         self.paint_seconds += painted.paint_seconds
         self._calls += painted.denoiser_calls
         self._forwards += painted.forwards
@@ -584,6 +609,9 @@ class VideoPass:
             "load_seconds": round(self.backend.load_seconds + self._load_elsewhere, 3),
             "step_cache": self.settings.cache,
             "placement": self.backend.placement,
+            # each chunk's cache key, in order: a render of the same inputs reads them
+            "chunk_keys": [self.keys.get(c, "") for c in range(len(self.plan.chunks))],
+            "chunk_timings": self.timings,
             **self.seams.report(),
         }
 
@@ -642,6 +670,7 @@ class VideoWork:
     denoiser_calls: int  # without a step cache, and as if no chunk were cached
     sizes: tuple[tuple[int, int, int], ...]  # (width, height, frames) of each chunk call
     join: str = "crossfade"  # crossfade: chunks are independent calls; condition: in order
+    references: int = 0  # reference images a chunk is given (at most)
 
 
 def video_work(
@@ -681,4 +710,5 @@ def video_work(
         per * len(plan.chunks),
         tuple((w, h, ch.padded) for ch in plan.chunks),
         settings.join,
+        backend.references(settings, len(shot.subjects)),
     )
