@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from shotcraft.draw.images import BadImage, check_image, open_image, to_rgb, to_rgba
+from shotcraft.draw.images import (
+    BadImage,
+    check_image,
+    open_image,
+    png_bytes,
+    to_rgb,
+    to_rgba,
+)
 
 
 def _modes() -> list[tuple[str, Image.Image]]:
@@ -52,3 +60,19 @@ def test_bomb_limit_is_an_error_not_a_warning(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1200 pixels: over, not twice over
     with pytest.raises(BadImage, match="too large"):
         check_image(tmp_path / "big.png")
+
+
+def test_png_bytes_round_trip_through_pillow() -> None:
+    rng = np.random.default_rng(3)
+    for shape, mode in (((5, 7), "L"), ((5, 7, 3), "RGB"), ((5, 7, 4), "RGBA")):
+        a, b = (rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(2))
+        data = png_bytes([a, b[:2]], {"shotcraft-rows": '{"tops": [0, 3]}'})
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            assert im.mode == mode
+            assert im.info["shotcraft-rows"] == '{"tops": [0, 3]}'
+            assert np.array_equal(np.asarray(im), np.concatenate([a, b[:2]]))
+    with pytest.raises(ValueError, match="cannot store"):
+        png_bytes([np.zeros((2, 3, 3), np.uint8), np.zeros((2, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match="cannot store"):
+        png_bytes([np.zeros((2, 3, 2), np.uint8)])

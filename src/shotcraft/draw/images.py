@@ -6,7 +6,10 @@ so wide modes are scaled here first.
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,42 @@ def open_image(path: Path) -> Image.Image:
         im.close()
         raise BadImage("has no pixels")
     return im
+
+
+PNG_COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (L, RGB, RGBA)
+
+
+def png_bytes(
+    blocks: Sequence[np.ndarray], text: Mapping[str, str] | None = None, level: int = 1
+) -> bytes:
+    """8-bit pixel rows as one PNG: `blocks` (each (rows, w) or (rows, w, channels), one
+    width and channel count) stacked top to bottom; `text` as tEXt chunks.
+
+    Written here rather than by Pillow because Pillow always picks a filter for each row
+    (it tries all five), which made the encode of a 720p plate strip 3.5x slower and its
+    decode 3x slower than storing the rows unfiltered, for files of the same size: shaded
+    skies and ridges compress as well either way. Any PNG reader decodes the result."""
+    arrays = [b if b.ndim == 3 else b[..., None] for b in blocks]
+    h = sum(a.shape[0] for a in arrays)
+    w, c = arrays[0].shape[1], arrays[0].shape[2]
+    if c not in PNG_COLOR_TYPES or any(a.shape[1:] != (w, c) for a in arrays) or w * h == 0:
+        raise ValueError(f"cannot store blocks of shapes {[a.shape for a in arrays]} as a PNG")
+    body = np.empty((h, w * c + 1), np.uint8)
+    body[:, 0] = 0  # filter type None on every row
+    y = 0
+    for a in arrays:
+        body[y : y + a.shape[0], 1:] = a.reshape(a.shape[0], w * c)
+        y += a.shape[0]
+    head = struct.pack(">IIBBBBB", w, h, 8, PNG_COLOR_TYPES[c], 0, 0, 0)
+    chunks = [_chunk(b"IHDR", head)]
+    for key, value in (text or {}).items():
+        chunks.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
+    chunks += [_chunk(b"IDAT", zlib.compress(body.data, level)), _chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _wide_to_8bit(im: Image.Image) -> Image.Image:

@@ -14,7 +14,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, PngImagePlugin
+import numpy as np
+from PIL import Image
+
+from shotcraft.draw.images import png_bytes
 
 ROWS_CHUNK = "shotcraft-rows"  # where each stored layer starts in its full-height image
 
@@ -49,23 +52,13 @@ class Plate:
         return out
 
     def to_png(self) -> bytes:
-        info = None
         if len(self.layers) == 1:
-            strip = self.layers[0].image.convert("RGB")
-        else:
-            w, h = self.size
-            parts = [layer.image.convert("RGBA") for layer in self.layers]
-            tops = [0] + [_first_row(part) for part in parts[1:]]
-            strip = Image.new("RGBA", (w, sum(h - top for top in tops)))
-            y = 0
-            for part, top in zip(parts, tops, strict=True):
-                strip.paste(part.crop((0, top, w, h)), (0, y))
-                y += h - top
-            info = PngImagePlugin.PngInfo()
-            info.add_text(ROWS_CHUNK, json.dumps({"height": h, "tops": tops}))
-        buf = io.BytesIO()
-        strip.save(buf, format="PNG", compress_level=1, pnginfo=info)
-        return buf.getvalue()
+            return png_bytes([np.asarray(_mode(self.layers[0].image, "RGB"))])
+        h = self.size[1]
+        parts = [_mode(layer.image, "RGBA") for layer in self.layers]
+        tops = [0] + [_first_row(part) for part in parts[1:]]
+        rows = [np.asarray(part)[top:] for part, top in zip(parts, tops, strict=True)]
+        return png_bytes(rows, {ROWS_CHUNK: json.dumps({"height": h, "tops": tops})})
 
     def as_stored(self, parallax: Sequence[float] | None = None) -> Plate:
         """This plate as `from_png(self.to_png(), parallax)` gives it back, without the PNG
@@ -105,6 +98,10 @@ class Plate:
                 y += h - top
                 layers.append(PlateLayer(part.convert("RGB") if k == 0 else part, float(p)))
         return cls(tuple(layers))
+
+
+def _mode(image: Image.Image, mode: str) -> Image.Image:
+    return image if image.mode == mode else image.convert(mode)
 
 
 def _below(rows: Image.Image, height: int) -> Image.Image:
