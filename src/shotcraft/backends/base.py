@@ -27,6 +27,7 @@ PaintKind = Literal["t2i", "i2i"]
 class Backend(Protocol):
     name: str
     version: str
+    threads: int  # layers it may make at once (a model on one device: 1)
 
     @property
     def denoiser_calls(self) -> int:
@@ -55,6 +56,7 @@ class ModelBackend(ABC):
 
     name: str
     version: str
+    threads = 1  # one model on one device paints one layer at a time
     model: ModelSpec
     identity: str  # what identifies the weights in cache keys and calibration
     device_request: str  # "auto", "cpu", "cuda", ...

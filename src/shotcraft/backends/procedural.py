@@ -37,6 +37,7 @@ def subject_color(subject: Subject) -> tuple[int, int, int]:
 class ProceduralBackend:
     name = "procedural"
     version = __version__
+    threads = 2  # pure functions of their arguments: a plate and sprites may be drawn at once
     denoiser_calls = 0  # draws, never denoises
 
     def plate_spec(self, background: Background, size: tuple[int, int]) -> dict[str, Any]:

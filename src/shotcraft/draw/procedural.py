@@ -18,7 +18,7 @@ Color = tuple[int, int, int]
 
 # Part of every procedural cache key: bump it whenever a change here changes pixels, so
 # caches made by older code are not reused for the new look.
-DRAW_VERSION = 3
+DRAW_VERSION = 4
 
 
 def palette_from_text(text: str, n: int = 2) -> tuple[Color, ...]:
@@ -103,23 +103,36 @@ def plate(
     # a hint of haze over everything near the horizon line (every layer gets it)
     hz = (np.exp(-(((y - horizon) / 0.12) ** 2)) * haze * 0.35).astype(np.float32)
 
-    # sun with a soft glow (only the rows it reaches are touched)
+    # Every layer is a per-row colour plus a per-row colour times a per-pixel weight (the
+    # sun's glow, a ridge's shading), so the mixing is done once a row and each pixel costs
+    # one multiply-add a channel.
+    hazy = _mix(sky_rows, horizon_c, hz)[:, 0]  # (h, 3): the hazy sky, one colour a row
+    # the sun, with a soft glow (only the rows it reaches are touched)
     sx, sy = sun if sun is not None else (float(rng.uniform(0.25, 0.75)), 0.42)
     reach = 0.45  # the glow is negligible beyond this distance (frame heights)
     r0, r1 = max(0, int((sy - reach) * h)), min(h, int((sy + reach) * h) + 1)
-    if r1 > r0:
-        xx = np.linspace(0.0, w / h, w, dtype=np.float32)[None, :]
-        yy = y[r0:r1, :, 0]
-        d = np.sqrt((xx - sx * w / h) ** 2 + (yy - sy) ** 2)
-        sun_c = np.minimum(horizon_c * 1.15 + 40, 255).astype(np.float32)
-        glow = np.exp(-((d / 0.18) ** 2)) * 0.45 + (d < 0.045) * np.float32(0.9)
-        glow = np.clip(glow, 0, 1)[..., None].astype(np.float32)
-    # rows the sun does not reach are one colour: computed once a row, then repeated
+    r1 = max(r0, r1)
     sky_px = np.empty((h, w, 3), dtype=np.uint8)
-    sky_px[:] = np.clip(_mix(sky_rows, horizon_c, hz), 0, 255).astype(np.uint8)
+    plain = np.clip(hazy, 0, 255).astype(np.uint8)[:, None, :]
+    sky_px[:r0], sky_px[r1:] = plain[:r0], plain[r1:]
     if r1 > r0:
-        sunlit = _mix(np.broadcast_to(sky_rows[r0:r1], (r1 - r0, w, 3)), sun_c, glow)
-        sky_px[r0:r1] = np.clip(_mix(sunlit, horizon_c, hz[r0:r1]), 0, 255).astype(np.uint8)
+        sun_c = np.minimum(horizon_c * 1.15 + 40, 255).astype(np.float32)
+        dx = np.linspace(0.0, w / h, w, dtype=np.float32) - np.float32(sx * w / h)
+        dy = y[r0:r1, 0, 0] - np.float32(sy)
+        # exp(-(d / 0.18)^2) of the distance d is the product of its x and y factors
+        glow = np.outer(np.exp(-((dy / 0.18) ** 2)) * np.float32(0.45), np.exp(-((dx / 0.18) ** 2)))
+        # the disc, where glow is capped at 1: only its bounding box is looked at
+        rad = np.float32(0.045)
+        ys, xs = np.flatnonzero(np.abs(dy) < rad), np.flatnonzero(np.abs(dx) < rad)
+        if len(ys) and len(xs):
+            box = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+            disc = dy[box[0], None] ** 2 + dx[None, box[1]] ** 2 < rad**2
+            glow[box] = np.minimum(glow[box] + disc * np.float32(0.9), 1.0)
+        toward = (sun_c - sky_rows[r0:r1, 0]) * (1.0 - hz[r0:r1, 0])  # (rows, 3)
+        # between the sky's colour and the sun's: in 0..255 with no clipping
+        lit = np.multiply(toward[:, None, :], glow[..., None])
+        lit += hazy[r0:r1, None, :]
+        sky_px[r0:r1] = lit
     sky = Image.fromarray(sky_px)
     layers = [PlateLayer(sky, SKY_PARALLAX)]
 
@@ -137,13 +150,21 @@ def plate(
         top_px = (profile * h).astype(np.float32)[None, :]
         # rows above the highest crest are transparent: only the rows below are computed
         r0 = min(h, max(0, int(np.floor(top_px.min())) - 1))
-        below = rows[r0:]
-        shade = np.clip((below - top_px) / (0.5 * h), 0, 1)[..., None]
-        rgb = _mix(c + (c * np.float32(0.75) - c) * shade, horizon_c, hz[r0:])
-        # coverage of each pixel row [r, r + 1) by the ridge below its crest: smooth edges
-        alpha = np.clip(below + 1.0 - top_px, 0, 1)[..., None] * 255.0
+        below = rows[r0:] - top_px  # rows below the crest, per pixel
+        shade = np.clip(below * np.float32(2.0 / h), 0, 1)
+        # the ridge colour, darkened a quarter by depth below the crest, then hazed
+        keep = 1.0 - hz[r0:, 0]
+        flat = c * keep + horizon_c * hz[r0:, 0] + 0.5  # (rows, 3); + 0.5 rounds
+        dim = (0.25 * c) * keep
         rgba = np.zeros((h, w, 4), dtype=np.uint8)
-        rgba[r0:] = np.clip(np.concatenate([rgb, alpha], axis=2) + 0.5, 0, 255).astype(np.uint8)
+        # between flat and 3/4 of it: in 0..255.5 with no clipping (the cast truncates)
+        rgb = np.multiply(shade[..., None], -dim[:, None, :])
+        rgb += flat[:, None, :]
+        rgba[r0:, :, :3] = rgb
+        # coverage of each pixel row [r, r + 1) by the ridge below its crest: smooth edges
+        below *= 255.0
+        below += 255.5
+        rgba[r0:, :, 3] = np.clip(below, 0.5, 255.5, out=below)
         ridge = Image.fromarray(rgba, "RGBA")
         layers.append(PlateLayer(ridge, ridge_parallax(r, ridges)))
     return Plate(tuple(layers))

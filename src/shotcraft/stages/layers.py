@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from shotcraft.backends.base import Backend
 from shotcraft.cache import Cache
+from shotcraft.draw.images import png_bytes
 from shotcraft.draw.plate import Plate
 from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout, SubjectLayout
@@ -22,6 +25,8 @@ SPRITE_BUCKET = 8  # sprite heights are rounded up to this, so nearby sizes shar
 
 
 def to_png(img: Image.Image) -> bytes:
+    if img.mode in ("L", "RGB", "RGBA"):
+        return png_bytes([np.asarray(img)])
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
@@ -85,29 +90,44 @@ class Layers:
 def fetch_layers(
     cache: Cache, backend: Backend, shot: Shot, layout: Layout, plan: LayerPlan
 ) -> Layers:
+    """The plate and every sprite from the cache, made where missing. A backend that can
+    make two layers at once (`threads`) gets the sprites made on a second thread while the
+    plate is made on this one: drawing and PNG coding release the GIL."""
     producer = f"{backend.name} {backend.version}"
     parallax = plan.plate_spec.get("parallax")
-    made: list[Plate] = []  # a plate made here is used as made, not decoded back
-
-    def make_plate() -> bytes:
-        made.append(backend.plate(shot.background, plan.plate_size))
-        return made[0].to_png()
-
-    got = cache.get_or_make(plan.plate_spec, make_plate, producer)
-    report: dict[str, Any] = {
-        "plate": {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)},
-        "sprites": {},
-    }
-    plate = made[0].as_stored(parallax) if made else Plate.from_png(got.data, parallax)
-    sprites = {}
     subjects = {s.id: s for s in shot.subjects}
-    for sid, spec in plan.sprite_specs.items():
-        subject, sl, h = subjects[sid], layout.subject(sid), plan.sprite_heights[sid]
-        sprite: list[Image.Image] = []
-        g = cache.get_or_make(spec, _sprite_maker(backend, subject, sl, h, sprite), producer)
-        sprites[sid] = (sprite[0] if sprite else from_png(g.data)).convert("RGBA")
-        report["sprites"][sid] = {"key": g.key, "hit": g.hit, "seconds": round(g.seconds, 4)}
-    return Layers(plate, sprites, report)
+
+    def fetch_plate() -> tuple[Plate, dict[str, Any]]:
+        made: list[Plate] = []  # a plate made here is used as made, not decoded back
+
+        def make_plate() -> bytes:
+            made.append(backend.plate(shot.background, plan.plate_size))
+            return made[0].to_png()
+
+        got = cache.get_or_make(plan.plate_spec, make_plate, producer)
+        plate = made[0].as_stored(parallax) if made else Plate.from_png(got.data, parallax)
+        return plate, {"key": got.key, "hit": got.hit, "seconds": round(got.seconds, 4)}
+
+    def fetch_sprites() -> dict[str, tuple[Image.Image, dict[str, Any]]]:
+        out = {}
+        for sid, spec in plan.sprite_specs.items():
+            subject, sl, h = subjects[sid], layout.subject(sid), plan.sprite_heights[sid]
+            sprite: list[Image.Image] = []
+            g = cache.get_or_make(spec, _sprite_maker(backend, subject, sl, h, sprite), producer)
+            image = (sprite[0] if sprite else from_png(g.data)).convert("RGBA")
+            out[sid] = image, {"key": g.key, "hit": g.hit, "seconds": round(g.seconds, 4)}
+        return out
+
+    if backend.threads > 1 and plan.sprite_specs:
+        with ThreadPoolExecutor(1, thread_name_prefix="shotcraft-layers") as pool:
+            sprites_later = pool.submit(fetch_sprites)
+            plate, plate_report = fetch_plate()
+            sprites = sprites_later.result()
+    else:
+        plate, plate_report = fetch_plate()
+        sprites = fetch_sprites()
+    report = {"plate": plate_report, "sprites": {sid: r for sid, (_, r) in sprites.items()}}
+    return Layers(plate, {sid: image for sid, (image, _) in sprites.items()}, report)
 
 
 def _sprite_maker(
