@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from shotcraft.draw import kernels
 from shotcraft.draw.compositor import Compositor
 from shotcraft.draw.plate import Plate
 from shotcraft.motion.sample import frame_state
@@ -253,10 +254,11 @@ def _text_piece(text: str, size: int) -> np.ndarray:
 
 def _blend_clipped(frame: np.ndarray, piece: np.ndarray, x: int, y: int) -> None:
     """kernels.blend, with the piece cut to the frame."""
-    from shotcraft.draw import kernels
-
     H, W = frame.shape[0] * 2 // 3, frame.shape[1]
     ph, pw = piece.shape[:2]
+    if x >= 0 and y >= 0 and x + pw <= W and y + ph <= H:  # inside: most labels, every frame
+        kernels.blend(frame, piece, x, y)
+        return
     cx0, cy0 = max(0, -x), max(0, -y)
     cx1, cy1 = min(pw, W - x), min(ph, H - y)
     if cx1 <= cx0 or cy1 <= cy0:

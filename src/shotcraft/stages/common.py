@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shotcraft.backends import BackendPool
+from shotcraft.backends.base import ModelBackend
 from shotcraft.errors import MissingInput, SpecError
 from shotcraft.executors.segments import SEGMENT_GOPS
 from shotcraft.geometry import even_size
@@ -143,3 +144,10 @@ def _missing_since_sketch(shot_file: Path, error: SpecError, settings: Settings)
         raise MissingInput(
             f"{lines}; it was there when '{sid}' was sketched: restore it or change the shot"
         ) from None
+
+
+def has_video_pass(shot: Shot, painter: object) -> bool:
+    """Whether the shot gets a video pass: a `[video]` table, or an image model with a
+    motion adapter (AnimateDiff). Asked before the video pass's modules are imported, which
+    a drawn shot never needs."""
+    return shot.video is not None or (isinstance(painter, ModelBackend) and painter.has_video_pass)

@@ -17,10 +17,9 @@ from shotcraft.backends.base import Backend, ModelBackend
 from shotcraft.cache import Cache
 from shotcraft.errors import BackendUnavailable
 from shotcraft.motion.track import MotionTrack
-from shotcraft.stages.common import Settings, ShotContext, render_size
+from shotcraft.stages.common import Settings, ShotContext, has_video_pass, render_size
 from shotcraft.stages.harmonize import key_frames
 from shotcraft.stages.layers import LayerPlan
-from shotcraft.stages.video_pass import video_prompt, video_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,11 @@ def work_units(
                     "harmonize", "i2i", backend.paint_size(size), backend.harmonize_steps(), keys
                 )
             )
-    video = video_work(shot, motion.frames, size, backend)
+    video = None
+    if has_video_pass(shot, backend):
+        from shotcraft.stages.video_pass import video_work
+
+        video = video_work(shot, motion.frames, size, backend)
     if video is not None:
         # all frames of a chunk go through the denoiser together: one evaluation a step
         per_chunk = max(1, video.denoiser_calls // max(1, video.chunks))
@@ -204,6 +207,8 @@ def _with_video_model(
         vb = video_backend(shot.video, settings.device)
     except BackendUnavailable:  # the render says why when it builds the pass
         return cost_video.with_video(base, None, calls, shot.video.model, loaded=False)
+    from shotcraft.stages.video_pass import video_prompt
+
     vs = vb.settings(shot.video, shot.fps, video_prompt(shot))
     record = cost_video.known_rates(settings.cache.root, vb, vs)
     if record is None:

@@ -25,12 +25,17 @@ from shotcraft.project import Inputs, assets_of
 from shotcraft.spec.load import find_preset
 from shotcraft.spec.model import Shot
 from shotcraft.stages.coherence import Coherence
-from shotcraft.stages.common import Settings, ShotContext, refine_inputs, render_size
+from shotcraft.stages.common import (
+    Settings,
+    ShotContext,
+    has_video_pass,
+    refine_inputs,
+    render_size,
+)
 from shotcraft.stages.estimate import WorkUnits
 from shotcraft.stages.frames import draw_segments, drawer, drawn_frames, encode_segments
 from shotcraft.stages.harmonize import Harmonizer
 from shotcraft.stages.layers import LayerPlan, fetch_layers
-from shotcraft.stages.video_pass import build_video_pass
 
 RENDER_SCHEMA = "shotcraft.render/1"
 
@@ -88,17 +93,21 @@ def render_clip(
     t_frames = time.perf_counter()
     comp = Compositor(layers.plate, size, layers.sprites)
     enc = encoder_settings(ctx)
-    video_pass = build_video_pass(
-        shot,
-        motion,
-        comp,
-        layers.sprites,
-        lp.plate_size,
-        settings.cache,
-        settings.device,
-        painter,
-        model_prompt(shot),
-    )
+    video_pass = None
+    if has_video_pass(shot, painter):
+        from shotcraft.stages.video_pass import build_video_pass
+
+        video_pass = build_video_pass(
+            shot,
+            motion,
+            comp,
+            layers.sprites,
+            lp.plate_size,
+            settings.cache,
+            settings.device,
+            painter,
+            model_prompt(shot),
+        )
     # temporal figures judge a model's frames; drawn frames follow the camera exactly
     painted = painter is not None or video_pass is not None
     coherence = Coherence(motion, size, lp.plate_size) if painted else None

@@ -39,6 +39,7 @@ from shotcraft.errors import BackendUnavailable
 from shotcraft.motion.sample import frame_state
 from shotcraft.motion.track import MotionTrack
 from shotcraft.spec.model import Shot
+from shotcraft.stages.common import has_video_pass
 from shotcraft.stages.layers import from_png, to_png
 
 VIDEO_CHUNK = 16  # frames AnimateDiff sees at once
@@ -625,7 +626,7 @@ def video_prompt(shot: Shot) -> str:
 def _backend_for(shot: Shot, painter: Any, device: str) -> VideoModelBackend | None:
     if shot.video is not None:
         return video_backend(shot.video, device)
-    if isinstance(painter, ModelBackend) and painter.has_video_pass:
+    if has_video_pass(shot, painter):
         from shotcraft.backends.video_animatediff import AnimateDiffVideo
 
         return AnimateDiffVideo(painter)
