@@ -162,3 +162,35 @@ def test_python_dash_m_and_version() -> None:
         [sys.executable, "-m", "shotcraft", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("shotcraft ")
+
+
+@pytest.mark.parametrize(
+    ("code", "rc", "err"), [("3", 3, ""), ("None", 0, ""), ("'bad input'", 1, "bad input")]
+)
+def test_the_quick_exit_runs_the_atexit_hooks_and_keeps_the_status(
+    code: str, rc: int, err: str
+) -> None:
+    """The CLI skips the interpreter's module teardown at exit; what an exit must do stays."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('hook ran'))\n"
+        "print('buffered', end='')\n"
+        "from shotcraft.cli import _exit_now\n"
+        f"_exit_now(SystemExit({code}))\n"
+        "sys.exit(99)  # not reached\n"
+    )
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (p.returncode, p.stdout, p.stderr.strip()) == (rc, "bufferedhook ran\n", err)
+
+
+def test_the_quick_exit_waits_for_a_thread_python_would_wait_for() -> None:
+    script = (
+        "import threading, time\n"
+        "from shotcraft.cli import _exit_now\n"
+        "t = threading.Thread(target=lambda: (time.sleep(0.3), print('thread done')))\n"
+        "t.start()\n"
+        "_exit_now(SystemExit(0))\n"
+        "raise SystemExit(4)  # the ordinary exit, which joins the thread\n"
+    )
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (p.returncode, p.stdout) == (4, "thread done\n")
