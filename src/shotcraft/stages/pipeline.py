@@ -110,6 +110,7 @@ class RenderWork:
 class _Memo:
     layouts: dict[int, Layout] = field(default_factory=dict)
     motions: dict[int, MotionTrack] = field(default_factory=dict)
+    motion_json: dict[int, dict[str, Any]] = field(default_factory=dict)  # as computed
     plans: dict[int, LayerPlan] = field(default_factory=dict)
     estimates: dict[tuple[int, bool], RenderEstimate] = field(default_factory=dict)
 
@@ -162,7 +163,9 @@ class Pipeline:
             if self._current("refine", refine_inputs(self.ctx, k)):
                 motion = read_motion(self.ctx.paths.motion)
             else:
-                motion = self._motion_of(self.layout(k))
+                data = motion_to_json(compute_motion(self.ctx.shot, self.layout(k)))
+                self._memo.motion_json[k] = data  # written as is by refine
+                motion = motion_from_json(data)
             self._memo.motions[k] = motion
         return self._memo.motions[k]
 
@@ -278,7 +281,8 @@ class Pipeline:
         inputs = refine_inputs(ctx, k)
         if self._current("refine", inputs):
             return
-        path = refine_stage.write_motion(ctx, self.motion(k))
+        motion = self.motion(k)
+        path = refine_stage.write_motion(ctx, self._memo.motion_json.get(k) or motion)
         ctx.state.record("refine", inputs, [path], pick=k)
         self._written.append(str(path))
 
@@ -379,6 +383,7 @@ class Pipeline:
             )
         if self.settings.force:
             self._memo.motions.clear()
+            self._memo.motion_json.clear()
         self._write_layout(self.estimate(k))
         self._write_storyboard()
         self._write_motion(k)

@@ -6,6 +6,7 @@ The runner (stages/pipeline.py) computes the motion once and hands it in.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -29,8 +30,10 @@ def layout_path(ctx: ShotContext, pick: int) -> Path:
     return ctx.paths.layout if pick == 0 else ctx.paths.variant(pick) / "layout.json"
 
 
-def write_motion(ctx: ShotContext, motion: MotionTrack) -> Path:
-    write_json(ctx.paths.motion, motion_to_json(motion), compact=True)
+def write_motion(ctx: ShotContext, motion: MotionTrack | dict[str, Any]) -> Path:
+    """motion.json, from the track or from its JSON form already made (`motion_to_json`)."""
+    data = motion if isinstance(motion, dict) else motion_to_json(motion)
+    write_json(ctx.paths.motion, data, compact=True)
     return ctx.paths.motion
 
 
