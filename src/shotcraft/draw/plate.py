@@ -9,7 +9,6 @@ rows. The parallax of each layer is part of the cache key spec, so the PNG never
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from shotcraft.draw.images import png_bytes
+from shotcraft.draw.images import open_png, png_bytes
 
 ROWS_CHUNK = "shotcraft-rows"  # where each stored layer starts in its full-height image
 
@@ -78,8 +77,7 @@ class Plate:
 
     @classmethod
     def from_png(cls, data: bytes, parallax: Sequence[float] | None = None) -> Plate:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
+        with open_png(data) as im:
             if not parallax or len(parallax) == 1:
                 return cls((PlateLayer(im.convert("RGB"), parallax[0] if parallax else 1.0),))
             n = len(parallax)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from shotcraft.backends.base import Backend
 from shotcraft.cache import Cache
-from shotcraft.draw.images import png_bytes
+from shotcraft.draw.images import open_png, png_bytes
 from shotcraft.draw.plate import Plate
 from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout, SubjectLayout
@@ -33,9 +33,7 @@ def to_png(img: Image.Image) -> bytes:
 
 
 def from_png(data: bytes) -> Image.Image:
-    im = Image.open(io.BytesIO(data))
-    im.load()
-    return im
+    return open_png(data)
 
 
 def scaled_plate_size(layout: Layout, scale: float) -> tuple[int, int]:

@@ -10,9 +10,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from shotcraft.backends.procedural import ProceduralBackend, subject_color
+from shotcraft.draw.images import png_bytes
 from shotcraft.draw.plate import Plate
 from shotcraft.draw.storyboard import contact_sheet, key_times, storyboard
 from shotcraft.fsutil import atomic_path, write_json
@@ -26,7 +28,7 @@ PANEL_WIDTH = 320
 
 def _save_png(img: Image.Image, path: Path) -> None:
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG", compress_level=3)
+        tmp.write_bytes(png_bytes([np.asarray(img.convert("RGB"))], level=6))
 
 
 def _storyboard_plate(ctx: ShotContext, layout: Layout, settings: Settings) -> Plate:
