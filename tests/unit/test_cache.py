@@ -112,3 +112,15 @@ def test_two_processes_needing_one_entry_make_it_once(tmp_path: Path) -> None:
         assert p.exitcode == 0
     assert log.read_text().count("made") == 1
     assert Cache(tmp_path / "c").counters()["plate"] == {"hits": 2, "misses": 1}
+
+
+def test_threads_counting_hits_at_once_lose_none(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = Cache(tmp_path)
+    spec = {"kind": "sprite", "n": 1}
+    cache.get_or_make(spec, lambda: b"x")
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: cache.get_or_make(spec, lambda: b"y").data, range(40)))
+    assert got == [b"x"] * 40
+    assert cache.counters()["sprite"] == {"hits": 40, "misses": 1}

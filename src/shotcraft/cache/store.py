@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from shotcraft.cache.keys import cache_key
 from shotcraft.fsutil import remove_orphans, write_bytes, write_json
 
 log = logging.getLogger("shotcraft")
+# Threads of one process take turns at stats.json here first: two of them waiting on the file
+# lock itself would poll it, and the second would sleep 50 ms for a write that takes one.
+_STATS_TURN = threading.Lock()
 
 
 def default_cache_dir(explicit: Path | None = None) -> Path:
@@ -193,7 +197,7 @@ class Cache:
         path = self.root / "stats.json"
         lock = FileLock(str(self.root / "locks" / "stats.lock"))
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
-        with lock:
+        with _STATS_TURN, lock:
             stats = self.counters()
             k = stats.setdefault(kind, {"hits": 0, "misses": 0})
             k["hits" if hit else "misses"] += 1
