@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 from shotcraft.draw import kernels
 from shotcraft.draw.compositor import Affine, Compositor, layer_affine
+from shotcraft.draw.plate import PlateLayer
 from shotcraft.motion.sample import CameraState, FrameState, SubjectState, frame_state
 from shotcraft.motion.track import MotionTrack
 
@@ -54,9 +56,16 @@ class YuvCompositor:
         if w % 2 or h % 2:
             raise ValueError("YUV 4:2:0 needs an even frame size")
         self._arrays: dict[int, np.ndarray] = {}
-        self.layers = [
-            _Layer(np.asarray(layer.image), layer.parallax) for layer in comp.layers.layers
-        ]
+        layers = comp.layers.layers
+
+        def convert(layer: PlateLayer) -> _Layer:
+            return _Layer(np.asarray(layer.image), layer.parallax)
+
+        if len(layers) > 1 and kernels.NATIVE:  # the native conversion releases the GIL
+            with ThreadPoolExecutor(2, thread_name_prefix="shotcraft-yuv") as pool:
+                self.layers = list(pool.map(convert, layers))
+        else:
+            self.layers = [convert(layer) for layer in layers]
 
     def frame_at(self, motion: MotionTrack, i: int) -> np.ndarray:
         return self.frame(frame_state(motion, i))
