@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from shotcraft.errors import RenderFailed
 from shotcraft.fsutil import publish, temp_beside
@@ -60,44 +61,71 @@ def plan_segments(frames: int, gop: int, segment_gops: int = SEGMENT_GOPS) -> tu
 def splice(parts: Sequence[Path], out: Path, fps: int) -> int:
     """Join segment files (H.264 in mp4, closed GOPs, no B-frames, equal codec headers) into
     `out`, published atomically, without decoding. Returns the frame count."""
-    import av  # only where a clip is joined: planning segments must stay light
-
     if not parts:
         raise RenderFailed(f"{out}: no segments to join")
-    tmp = temp_beside(out, ".part" + (out.suffix or ".mp4"))
-    container = None
-    try:
-        with av.open(str(parts[0])) as first:
-            template = first.streams.video[0]
-            reference = bytes(template.codec_context.extradata or b"")
-            container = av.open(str(tmp), "w", format="mp4")
-            ostream = container.add_stream_from_template(template)
-            # the timescale an encoded clip gets from the mp4 muxer: fps * 512 ticks a second
-            ostream.time_base = Fraction(1, fps * 512)
-        written = 0
+    with Splicer(out, fps) as joined:
         for part in parts:
-            with av.open(str(part)) as src:
-                s = src.streams.video[0]
-                if bytes(s.codec_context.extradata or b"") != reference:
-                    raise RenderFailed(f"{part}: encoded with other settings than {parts[0]}")
-                for packet in src.demux(s):
-                    if packet.size == 0:
-                        continue
-                    # the muxer may settle its time base when it writes the header (the
-                    # first packet), so each packet is timed in the one it has now
-                    packet.stream = ostream
-                    packet.pts = packet.dts = round(written / fps / ostream.time_base)
-                    packet.duration = round(1 / fps / ostream.time_base)
-                    packet.time_base = ostream.time_base
-                    container.mux(packet)
-                    written += 1
+            joined.add(part)
+        return joined.finish()
+
+
+class Splicer:
+    """`splice`, a segment at a time: a render joins each segment as soon as it and those
+    before it are encoded, while later ones are still drawn. `finish` publishes `out`;
+    leaving the block without it (an error, Ctrl-C) removes the partial file."""
+
+    def __init__(self, out: Path, fps: int) -> None:
+        self.out, self.fps = out, fps
+        self.written = 0
+        self._tmp = temp_beside(out, ".part" + (out.suffix or ".mp4"))
+        self._container: Any = None
+        self._stream: Any = None
+        self._reference = b""
+        self._first: Path | None = None
+
+    def add(self, part: Path) -> None:
+        import av  # only where a clip is joined: planning segments must stay light
+
+        with av.open(str(part)) as src:
+            s = src.streams.video[0]
+            extradata = bytes(s.codec_context.extradata or b"")
+            if self._container is None:
+                self._first, self._reference = part, extradata
+                self._container = av.open(str(self._tmp), "w", format="mp4")
+                self._stream = self._container.add_stream_from_template(s)
+                # the timescale an encoded clip gets from the mp4 muxer: fps * 512 ticks a second
+                self._stream.time_base = Fraction(1, self.fps * 512)
+            elif extradata != self._reference:
+                raise RenderFailed(f"{part}: encoded with other settings than {self._first}")
+            ostream, fps = self._stream, self.fps
+            for packet in src.demux(s):
+                if packet.size == 0:
+                    continue
+                # the muxer may settle its time base when it writes the header (the first
+                # packet), so each packet is timed in the one it has now
+                packet.stream = ostream
+                packet.pts = packet.dts = round(self.written / fps / ostream.time_base)
+                packet.duration = round(1 / fps / ostream.time_base)
+                packet.time_base = ostream.time_base
+                self._container.mux(packet)
+                self.written += 1
+
+    def finish(self) -> int:
+        """Publish the joined clip; its frame count."""
+        if self._container is None:
+            raise RenderFailed(f"{self.out}: no segments to join")
+        container, self._container = self._container, None
         container.close()
-        publish(tmp, out)
-        return written
-    except BaseException:
-        if container is not None:
+        publish(self._tmp, self.out)
+        return self.written
+
+    def __enter__(self) -> Splicer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._container is not None:
             with contextlib.suppress(Exception):
-                container.close()
+                self._container.close()
+            self._container = None
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+            self._tmp.unlink()

@@ -20,7 +20,7 @@ import numpy as np
 from shotcraft.draw.compositor import Compositor, frames_in_order
 from shotcraft.draw.yuv import YuvCompositor
 from shotcraft.errors import RenderFailed
-from shotcraft.executors.segments import ENCODER_THREADS, Segment, splice
+from shotcraft.executors.segments import ENCODER_THREADS, Segment, Splicer, splice
 from shotcraft.media.encode import EncoderSettings, VideoWriter
 from shotcraft.motion.track import MotionTrack
 from shotcraft.progress import Advance
@@ -243,26 +243,34 @@ def draw_segments(
             seconds[seg.index] = time.perf_counter() - t0
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-segments-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}-segments-") as tmp,
+        Splicer(path, fps) as joined,
+    ):
         pool = ThreadPoolExecutor(n, thread_name_prefix="shotcraft-segment")
         futures = [pool.submit(worker, Path(tmp)) for _ in range(n)]
         reported = 0
+        spliced = 0  # segments joined so far: in order, each once it and those before are done
 
         def report() -> None:  # progress callbacks run where the caller runs (an event loop's
-            nonlocal reported  # thread, for the MCP server), never on a worker thread
+            nonlocal reported, spliced  # thread, for the MCP server), never on a worker thread
             now = drawn[0]
             if advance is not None and now > reported:
                 advance(now - reported)
             reported = now
+            while spliced < len(segments) and segments[spliced].index in seconds:
+                joined.add(Path(tmp) / segments[spliced].name)
+                spliced += 1
 
         try:
-            while wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION).not_done:
+            while wait(futures, timeout=0.05, return_when=FIRST_EXCEPTION).not_done:
                 report()
                 if any(f.done() and f.exception() is not None for f in futures):
                     break
-            report()
-        except BaseException:  # Ctrl-C: the workers stop at their next frame
-            stop.set()
+            if not any(f.done() and f.exception() is not None for f in futures):
+                report()
+        except BaseException:  # Ctrl-C, a segment that will not join: the workers stop at
+            stop.set()  # their next frame
             pool.shutdown(wait=True)
             raise
         if any(f.done() and f.exception() is not None for f in futures):
@@ -272,7 +280,8 @@ def draw_segments(
             error = f.exception()
             if error is not None and not isinstance(error, _Stopped):
                 raise error
-        splice([Path(tmp) / s.name for s in segments], path, fps)
+        report()
+        joined.finish()
     return [seconds[s.index] for s in segments]
 
 
