@@ -306,10 +306,13 @@ def _measure(encoder_preset: str) -> dict[str, float]:
     layout = plan(shot)
     motion = compute_motion(shot, layout)
     psize = plate_size(shot)
-    t0 = time.perf_counter()
-    plate = backend.plate(shot.background, psize)
-    plate.to_png()  # a new plate is also written to the cache: part of its cost
-    plate_s = time.perf_counter() - t0
+    plate_times = []
+    for _ in range(CAL_REPEATS):  # the median: the first draw also meets cold caches
+        t0 = time.perf_counter()
+        plate = backend.plate(shot.background, psize)
+        plate.to_png()  # a new plate is also written to the cache: part of its cost
+        plate_times.append(time.perf_counter() - t0)
+    plate_s = statistics.median(plate_times)
     t0 = time.perf_counter()
     sprites = {s.id: backend.sprite(s, layout.subject(s.id), 160) for s in shot.subjects}
     sprite_s = (time.perf_counter() - t0) / len(sprites)
@@ -446,6 +449,41 @@ def calibrate(
     return dict(_update(cache_root, change)["machines"][key])
 
 
+LEARN_MIN_SECONDS = 0.3  # frames estimated shorter teach nothing: the start-up's noise
+LEARN_WEIGHT = 0.5  # how far one render moves the factor toward what it measured
+RECENT_RENDERS = 8  # estimate/actual errors kept for `calibrate --show`
+
+
+def learn_drawing(
+    cache_root: Path, encoder_preset: str, estimated: float, actual: float
+) -> float | None:
+    """A drawn render's frames (drawing and encoding, in this process) against their
+    estimate: the calibration's synthetic shot is not the user's, and a shot's content
+    changes what the encoder spends a frame (the 10 s bench pan took 0.85x the calibrated
+    rate). The factor moves halfway (in ratio) toward what would have made this render
+    exact, within 0.5..2x. Returns the new factor (None: nothing to learn from)."""
+    if estimated < LEARN_MIN_SECONDS or actual <= 0:
+        return None
+    key = machine_key()
+    new: list[float] = []
+
+    def change(data: dict[str, Any]) -> None:
+        rates = data["machines"].get(key, {}).get("presets", {}).get(encoder_preset)
+        if rates is None:  # recalibrated meanwhile (another version): nothing to refine
+            return
+        old = float(rates.get("frames_factor", 1.0))
+        exact = old * actual / estimated
+        factor = min(2.0, max(0.5, old ** (1 - LEARN_WEIGHT) * exact**LEARN_WEIGHT))
+        rates["frames_factor"] = round(factor, 4)
+        rates["frames_renders"] = int(rates.get("frames_renders", 0)) + 1
+        recent = list(rates.get("frames_errors", []))[-(RECENT_RENDERS - 1) :]
+        rates["frames_errors"] = [*recent, round(estimated / actual - 1, 4)]
+        new.append(factor)
+
+    _update(cache_root, change)
+    return new[0] if new else None
+
+
 def renderer_id() -> str:
     """What the frame rates were measured with: new drawing code, a new render loop or
     another number of cores to run it on means new rates."""
@@ -486,8 +524,10 @@ def estimate(
     # the encoder's start and end (buffers, lookahead, the pipeline filling) grow with the
     # frame: measured at CAL_SIZE, scaled by area (a 256 px clip starts in a few ms)
     start = rates.get("encoder_start_s", 0.0) * mpix / (CAL_SIZE[0] * CAL_SIZE[1] / 1e6)
-    pipeline = start + frames * mpix * rates["pipeline_s_per_mpix"]
-    blur = frames * mpix * (samples - 1) * rates["composite_s_per_mpix"]
+    # what this machine's renders took against their estimates (`learn_drawing`)
+    factor = float(rates.get("frames_factor", 1.0))
+    pipeline = (start + frames * mpix * rates["pipeline_s_per_mpix"]) * factor
+    blur = frames * mpix * (samples - 1) * rates["composite_s_per_mpix"] * factor
     plate = 0.0
     if plate_size is not None:
         plate = plate_size[0] * plate_size[1] / 1e6 * rates["plate_s_per_mpix"]
@@ -1063,8 +1103,16 @@ def describe(data: dict[str, Any]) -> list[str]:
     for key, entry in sorted(data.get("machines", {}).items()):
         lines.append(f"machine {key}")
         for name, rates in sorted(entry.get("presets", {}).items()):
-            fps = 1.0 / max(1e-9, rates["pipeline_s_per_mpix"] * 0.9216)
-            lines.append(f"  encoder preset {name}: about {fps:.0f} frames/s at 1280x720")
+            factor = float(rates.get("frames_factor", 1.0))
+            fps = 1.0 / max(1e-9, rates["pipeline_s_per_mpix"] * 0.9216 * factor)
+            line = f"  encoder preset {name}: about {fps:.0f} frames/s at 1280x720"
+            if rates.get("frames_renders"):
+                errors = ", ".join(f"{e:+.0%}" for e in rates.get("frames_errors", []))
+                line += (
+                    f" (calibrated, then x{factor:.2f} learned from {rates['frames_renders']}"
+                    f" renders; recent estimate errors {errors})"
+                )
+            lines.append(line)
     for key, rec in sorted(data.get("models", {}).items()):
         if rec.get("kind") == "video":
             from shotcraft import cost_video

@@ -238,3 +238,27 @@ def test_painted_chunks_become_the_rates_and_the_first_one_the_warm_up(tmp_path:
     assert rec["warmup_t2i_s"] == pytest.approx(3.0 - 1.1)
     # the rough estimate's error is kept, but does not widen the measured rates' error bar
     assert rec["renders"][-1]["source"] == "rough" and cost.spread(rec) == cost.MODEL_SPREAD
+
+
+def test_drawn_renders_teach_the_frames_factor(tmp_path: Path) -> None:
+    rates = {"pipeline_s_per_mpix": 0.005, "composite_s_per_mpix": 0.05, "plate_s_per_mpix": 0.1}
+    rates |= {"sprite_s": 0.01}
+
+    def put(data: dict[str, Any]) -> None:
+        data["machines"][cost.machine_key()] = {"presets": {"veryfast": dict(rates)}}
+
+    cost._update(tmp_path, put)
+    before = cost.estimate(cost.rates_for(tmp_path, "veryfast"), 300, (1280, 720), 1, None, 0, 4)
+    # a render that took 0.8 of its estimate moves the factor halfway (in ratio) toward 0.8
+    assert cost.learn_drawing(tmp_path, "veryfast", 2.0, 1.6) == pytest.approx(0.8**0.5, 1e-3)
+    after = cost.estimate(cost.rates_for(tmp_path, "veryfast"), 300, (1280, 720), 1, None, 0, 4)
+    assert after.breakdown["frames"] == pytest.approx(before.breakdown["frames"] * 0.8**0.5, 1e-3)
+    for _ in range(30):  # renders far slower than estimated: at most twice the calibration
+        cost.learn_drawing(tmp_path, "veryfast", 1.0, 10.0)
+    entry = cost.rates_for(tmp_path, "veryfast")
+    assert entry["frames_factor"] == 2.0 and entry["frames_renders"] == 31
+    assert len(entry["frames_errors"]) == cost.RECENT_RENDERS
+    assert cost.learn_drawing(tmp_path, "veryfast", 0.1, 0.5) is None  # too short to teach
+    assert cost.learn_drawing(tmp_path, "ultrafast", 2.0, 1.0) is None  # never calibrated
+    shown = "\n".join(cost.describe(cost.load_calibration(tmp_path)))
+    assert "x2.00 learned from 31 renders" in shown and "-90%" in shown

@@ -503,6 +503,14 @@ class Pipeline:
         video_actual = self._learn_video(estimate, report.get("video_pass"))
         if isinstance(backend, ModelBackend):
             cost.learn(settings.cache.root, backend, estimate, actual, video_actual)
+        elif ctx.shot.video is None and report.get("executor") == "local":
+            # a drawn render in this process: its frames refine the drawing rates
+            cost.learn_drawing(
+                settings.cache.root,
+                ctx.preset.encoder_preset,
+                float(estimate.breakdown.get("frames", 0.0)),
+                float(report["seconds"].get("frames", 0.0)),
+            )
         write_depfile(ctx, paths.depfile)
         ctx.state.record("render", work.inputs, [paths.clip, paths.render_json])
         return StageResult(
