@@ -79,6 +79,17 @@ def median(xs: list[float]) -> float:
     return round(statistics.median(xs), 4)
 
 
+def estimated(render_json: Path) -> dict[str, float]:
+    """A render's estimate (made before it) against its actual time, from its render.json."""
+    report = json.loads(render_json.read_text())
+    est, actual = float(report["estimate_seconds"]), float(report["actual_seconds"])
+    return {
+        "estimate_seconds": est,
+        "actual_seconds": actual,
+        "estimate_error": round(est / actual - 1, 3),
+    }
+
+
 PURE_ENCODE = """
 import sys, time
 sys.path.insert(0, {src!r})
@@ -203,6 +214,7 @@ def bench_render(results: dict[str, Any]) -> None:
         "seconds": round(dt, 4),
         "plate_from_cache": report["cache"]["plate"]["hit"],
         "sprites_from_cache": all(s["hit"] for s in report["cache"]["sprites"].values()),
+        **estimated(project / "pan" / "render.json"),
     }
     # the same with a slow zoom on top (every pixel resampled at a new scale): for reference
     _, _, row = render_against_encode("pan-zoom", 1.1)
@@ -716,6 +728,7 @@ def bench_scale(results: dict[str, Any]) -> None:
     shot.write_text(shot_toml(60.0, (1920, 1080), 30, 3))
     project = WORK / "p-scale"
     run(sc("render", shot, "--project", project))  # layers into the cache, outside the timing
+    first_render = estimated(project / name / "render.json")  # a 60 s 1080p render, priced
     code = {
         jobs: SEGMENTS.format(
             src=str(HERE.parent / "src"),
@@ -753,6 +766,7 @@ def bench_scale(results: dict[str, Any]) -> None:
             3,
         ),
         "load_average": round(os.getloadavg()[0], 2),
+        "whole_render": first_render,
     }
     shots = []
     for i in range(4):
@@ -770,6 +784,8 @@ def bench_scale(results: dict[str, Any]) -> None:
         "jobs2_seconds": median(parallel),
         "speedup": round(median(serial) / median(parallel), 3),
         "cpu_count": os.cpu_count(),
+        # the last --jobs 2 run's shots: each estimate made before the command, by the driver
+        **{p.stem: estimated(WORK / "p-jobs" / p.stem / "render.json") for p in shots},
     }
 
 
