@@ -47,10 +47,11 @@ def _exit_now(done: SystemExit) -> None:
     (logging's flush, finalizers, Ray's shutdown) and both streams are flushed. Returns, for
     the ordinary exit, where a thread that Python would wait for is still running or the
     interpreter offers no way to run the hooks."""
+    import atexit
     import sys
     import threading
 
-    run_hooks = getattr(__import__("atexit"), "_run_exitfuncs", None)  # CPython's own
+    run_hooks = getattr(atexit, "_run_exitfuncs", None)  # CPython's own
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if run_hooks is None or any(not t.daemon for t in others):
         return

