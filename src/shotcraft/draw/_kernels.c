@@ -94,6 +94,98 @@ __attribute__((target("ssse3"))) static int hgather_simd(uint8_t *out, const uin
 }
 #endif
 
+#ifdef GATHER_SIMD
+/* A pan's row, fused: out[u] = the 2x2 block at (x0 + u, row pair r0/r1) lerped with weights
+ * fx, fy, sixteen columns at a time in 16-bit lanes, with no temporary row. The rounding is
+ * shift_row's exactly (vertical first, each lerp rounded), so either draws the same bytes.
+ * With alpha rows (a0, a1) the samples are a premultiplied layer laid over out, as over_rows
+ * does: blocks whose alphas are all 0 are skipped, all 255 copied. Returns the first column
+ * it left (the scalar code does the rest). Needs x0 + dw < the source width: every load of
+ * 16 bytes at column x0 + u + 1 <= x0 + dw - 15 stays inside the row. */
+__attribute__((target("avx2"))) static inline __m256i lerp16(const uint8_t *r0, const uint8_t *r1,
+                                                             __m256i wy0, __m256i wy1,
+                                                             __m256i wx0, __m256i wx1, int fy) {
+    const __m256i half = _mm256_set1_epi16(128);
+    __m256i t0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)r0));
+    __m256i t1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(r0 + 1)));
+    if (fy) { /* weight 0 on the second row: the first row as it is */
+        __m256i b0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)r1));
+        __m256i b1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(r1 + 1)));
+        t0 = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(_mm256_mullo_epi16(t0, wy0),
+                                                                 _mm256_mullo_epi16(b0, wy1)),
+                                                half), 8);
+        t1 = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(_mm256_mullo_epi16(t1, wy0),
+                                                                 _mm256_mullo_epi16(b1, wy1)),
+                                                half), 8);
+    }
+    return _mm256_srli_epi16(
+        _mm256_add_epi16(_mm256_add_epi16(_mm256_mullo_epi16(t0, wx0), _mm256_mullo_epi16(t1, wx1)),
+                         half), 8);
+}
+
+__attribute__((target("avx2"))) static inline __m128i pack16(__m256i v) {
+    return _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+__attribute__((target("avx2"))) static int shift_row_avx2(uint8_t *out, int dw, const uint8_t *r0,
+                                                          const uint8_t *r1, const uint8_t *a0,
+                                                          const uint8_t *a1, uint32_t fy, int x0,
+                                                          uint16_t fx) {
+    const __m256i wy1 = _mm256_set1_epi16((int16_t)fy), wy0 = _mm256_set1_epi16((int16_t)(256 - fy));
+    const __m256i wx1 = _mm256_set1_epi16((int16_t)fx), wx0 = _mm256_set1_epi16((int16_t)(256 - fx));
+    r0 += x0, r1 += x0;
+    int u = 0;
+    if (a0 == NULL) {
+        for (; u + 16 <= dw; u += 16)
+            _mm_storeu_si128((__m128i *)(out + u), pack16(lerp16(r0 + u, r1 + u, wy0, wy1, wx0, wx1, (int)fy)));
+        return u;
+    }
+    a0 += x0, a1 += x0;
+    const __m128i ones = _mm_set1_epi8((char)0xff);
+    const __m256i k255 = _mm256_set1_epi16(255), half = _mm256_set1_epi16(128);
+    for (; u + 16 <= dw; u += 16) {
+        /* the 17 alphas of each row this block reads: all 0, nothing to lay; all 255, a copy */
+        __m128i p0 = _mm_loadu_si128((const __m128i *)(a0 + u)), p1 = _mm_loadu_si128((const __m128i *)(a0 + u + 1));
+        __m128i q0 = _mm_loadu_si128((const __m128i *)(a1 + u)), q1 = _mm_loadu_si128((const __m128i *)(a1 + u + 1));
+        __m128i any = _mm_or_si128(_mm_or_si128(p0, p1), _mm_or_si128(q0, q1));
+        if (_mm_testz_si128(any, any)) continue;
+        __m128i all = _mm_and_si128(_mm_and_si128(p0, p1), _mm_and_si128(q0, q1));
+        __m256i p = lerp16(r0 + u, r1 + u, wy0, wy1, wx0, wx1, (int)fy);
+        if (_mm_testc_si128(all, ones)) {
+            _mm_storeu_si128((__m128i *)(out + u), pack16(p));
+            continue;
+        }
+        __m256i a = lerp16(a0 + u, a1 + u, wy0, wy1, wx0, wx1, (int)fy);
+        __m256i d = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(out + u)));
+        __m256i x = _mm256_add_epi16(_mm256_mullo_epi16(d, _mm256_sub_epi16(k255, a)), half);
+        __m256i r = _mm256_add_epi16(p, _mm256_srli_epi16(_mm256_add_epi16(x, _mm256_srli_epi16(x, 8)), 8));
+        _mm_storeu_si128((__m128i *)(out + u), pack16(r));
+    }
+    return u;
+}
+
+/* shift_row_avx2 for every column: the last (dw % 16) in scalar code, rounded alike. */
+static inline uint8_t vlerp(const uint8_t *r0, const uint8_t *r1, int x, uint32_t fy) {
+    return (uint8_t)((r0[x] * (256 - fy) + r1[x] * fy + 128) >> 8);
+}
+
+static void shift_row_fused(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1,
+                            const uint8_t *a0, const uint8_t *a1, uint32_t fy, int x0,
+                            uint16_t fx) {
+    for (int u = shift_row_avx2(out, dw, r0, r1, a0, a1, fy, x0, fx); u < dw; u++) {
+        int x = x0 + u;
+        uint32_t p = (vlerp(r0, r1, x, fy) * (256u - fx) + vlerp(r0, r1, x + 1, fy) * fx + 128) >> 8;
+        if (a0 == NULL) { out[u] = (uint8_t)p; continue; }
+        uint32_t a = (vlerp(a0, a1, x, fy) * (256u - fx) + vlerp(a0, a1, x + 1, fy) * fx + 128) >> 8;
+        uint16_t t = (uint16_t)(out[u] * (255 - a) + 128);
+        uint16_t r = (uint16_t)(p + ((t + (t >> 8)) >> 8));
+        out[u] = (uint8_t)(r > 255 ? 255 : r);
+    }
+}
+#endif
+
+static int have_avx2 = 0;
+
 /* One output row from two source rows: vertical lerp into tmp over the columns needed,
  * then horizontal lerp. `shift` (constant column step 1, constant weight) vectorises. */
 static void lerp_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1, uint32_t fy,
@@ -398,6 +490,13 @@ static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8
         if (y < 0 || p.hi < 0) { memset(out, fill, dw); continue; }
         if (!p.shift) memset(out, fill, dw);  /* columns outside stay filled */
         int y1 = y + 1 < sh ? y + 1 : y;
+#ifdef GATHER_SIMD
+        if (p.shift && have_avx2) {
+            shift_row_fused(out, dw, src + (size_t)y * sw, src + (size_t)y1 * sw, NULL, NULL,
+                            p.yw[v], p.xi[0], p.xw[0]);
+            continue;
+        }
+#endif
         lerp_row(out, dw, src + (size_t)y * sw, src + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
                  p.shift, p.tmp, p.lo, p.hi, p.u0, p.u1, p.masks);
     }
@@ -427,6 +526,13 @@ static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t
         int y = p.yi[v];
         if (y < 0 || p.hi < 0) continue;
         int y1 = y + 1 < sh ? y + 1 : y;
+#ifdef GATHER_SIMD
+        if (p.shift && have_avx2) {
+            shift_row_fused(out, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw,
+                            al + (size_t)y * sw, al + (size_t)y1 * sw, p.yw[v], p.xi[0], p.xw[0]);
+            continue;
+        }
+#endif
         /* transparent where the layer is not: columns outside it add nothing */
         if (!p.shift) { memset(ps, 0, dw); memset(as, 0, dw); }
         lerp_row(ps, dw, pl + (size_t)y * sw, pl + (size_t)y1 * sw, p.yw[v], p.xi, p.xw,
@@ -455,41 +561,52 @@ static inline uint8_t over_fixed(int32_t premul256, uint32_t under, uint32_t a) 
     return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
+/* A row of luma: piece pixels q (RGBa) over out. Written without branches (a pixel whose
+ * alpha comes to 0 keeps its byte by a select) so that it vectorises. */
+WIDE static void blend_y_row(uint8_t *restrict out, const uint8_t *restrict q, int n, int32_t op) {
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = q + 4 * i;
+        int32_t a = (p[3] * op) >> 8;
+        /* 256 * (16 a / 255 + 0.2568 R + 0.5041 G + 0.0979 B), premultiplied */
+        int32_t y = (((66 * p[0] + 129 * p[1] + 25 * p[2]) * op) >> 8) + 16 * a + (a >> 4);
+        uint8_t r = over_fixed(y, out[i], (uint32_t)a);
+        out[i] = a == 0 ? out[i] : r;
+    }
+}
+
+/* A row of chroma blocks: the 2x2 blocks of piece rows q0 and q1 over U and V. */
+WIDE static void blend_uv_row(uint8_t *restrict U, uint8_t *restrict V, const uint8_t *restrict q0,
+                              const uint8_t *restrict q1, int n, int32_t op) {
+    for (int cx = 0; cx < n; cx++) {
+        const uint8_t *s0 = q0 + 8 * cx, *s1 = q1 + 8 * cx;
+        int32_t sa = s0[3] + s0[7] + s1[3] + s1[7];
+        int32_t sr = s0[0] + s0[4] + s1[0] + s1[4];
+        int32_t sg = s0[1] + s0[5] + s1[1] + s1[5];
+        int32_t sb = s0[2] + s0[6] + s1[2] + s1[6];
+        int32_t a = (sa * op) >> 10;
+        int32_t c = 128 * a + (a >> 1);
+        int32_t u = ((-38 * sr - 74 * sg + 112 * sb) * op) / 1024 + c;
+        int32_t v = ((112 * sr - 94 * sg - 18 * sb) * op) / 1024 + c;
+        uint8_t ru = over_fixed(u, U[cx], (uint32_t)a), rv = over_fixed(v, V[cx], (uint32_t)a);
+        U[cx] = sa == 0 ? U[cx] : ru;
+        V[cx] = sa == 0 ? V[cx] : rv;
+    }
+}
+
 static void blend_i420(uint8_t *Y, uint8_t *U, uint8_t *V, int W, int H, const uint8_t *px, int pw,
                        int ph, int x0, int y0, double opacity) {
     int32_t op = (int32_t)((opacity < 0 ? 0 : opacity > 1 ? 1 : opacity) * 256.0 + 0.5);
     int i0 = x0 < 0 ? -x0 : 0, i1 = x0 + pw > W ? W - x0 : pw;
     int j0 = y0 < 0 ? -y0 : 0, j1 = y0 + ph > H ? H - y0 : ph;
     if (i1 <= i0 || j1 <= j0) return;
-    for (int j = j0; j < j1; j++) {
-        const uint8_t *q = px + ((size_t)j * pw + i0) * 4;
-        uint8_t *out = Y + (size_t)(y0 + j) * W + x0;
-        for (int i = i0; i < i1; i++, q += 4) {
-            int32_t a = (q[3] * op) >> 8;
-            if (a == 0) continue;
-            /* 256 * (16 a / 255 + 0.2568 R + 0.5041 G + 0.0979 B), premultiplied */
-            int32_t y = (((66 * q[0] + 129 * q[1] + 25 * q[2]) * op) >> 8) + 16 * a + (a >> 4);
-            out[i] = over_fixed(y, out[i], (uint32_t)a);
-        }
-    }
+    for (int j = j0; j < j1; j++)
+        blend_y_row(Y + (size_t)(y0 + j) * W + x0 + i0, px + ((size_t)j * pw + i0) * 4, i1 - i0, op);
     if (!((x0 | y0 | pw | ph) & 1) && i0 == 0 && j0 == 0 && i1 == pw && j1 == ph) {
         /* aligned to the chroma grid and inside the frame: whole blocks, no checks */
         for (int cy = 0; cy < ph / 2; cy++) {
-            const uint8_t *q0 = px + (size_t)(2 * cy) * pw * 4, *q1 = q0 + (size_t)pw * 4;
+            const uint8_t *q0 = px + (size_t)(2 * cy) * pw * 4;
             size_t o = (size_t)(y0 / 2 + cy) * (W / 2) + x0 / 2;
-            for (int cx = 0; cx < pw / 2; cx++, q0 += 8, q1 += 8, o++) {
-                int32_t sa = q0[3] + q0[7] + q1[3] + q1[7];
-                if (sa == 0) continue;
-                int32_t sr = q0[0] + q0[4] + q1[0] + q1[4];
-                int32_t sg = q0[1] + q0[5] + q1[1] + q1[5];
-                int32_t sb = q0[2] + q0[6] + q1[2] + q1[6];
-                int32_t a = (sa * op) >> 10;
-                int32_t c = 128 * a + (a >> 1);
-                int32_t u = ((-38 * sr - 74 * sg + 112 * sb) * op) / 1024 + c;
-                int32_t v = ((112 * sr - 94 * sg - 18 * sb) * op) / 1024 + c;
-                U[o] = over_fixed(u, U[o], (uint32_t)a);
-                V[o] = over_fixed(v, V[o], (uint32_t)a);
-            }
+            blend_uv_row(U + o, V + o, q0, q0 + (size_t)pw * 4, pw / 2, op);
         }
         return;
     }
@@ -521,6 +638,28 @@ static void blend_i420(uint8_t *Y, uint8_t *U, uint8_t *V, int W, int H, const u
     }
 }
 
+#ifdef GATHER_SIMD
+/* One RGBa pixel bilinear from its 2x2 block (p0: two pixels of the upper row, p1: of the
+ * lower), all four channels at once: pairs of horizontal neighbours are lerped by one madd
+ * (sums up to 65280, exact in 32 bits), then the two rows. The same integer as the scalar
+ * sum of four products, so the same byte. */
+__attribute__((target("sse4.1"))) static inline void rgba_lerp_sse41(uint8_t *out,
+                                                                     const uint8_t *p0,
+                                                                     const uint8_t *p1,
+                                                                     uint32_t fx, uint32_t fy) {
+    const __m128i pair = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m128i wx = _mm_set1_epi32((int32_t)((fx << 16) | (256 - fx)));
+    __m128i t = _mm_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p0), pair));
+    __m128i b = _mm_cvtepu8_epi16(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p1), pair));
+    __m128i s = _mm_add_epi32(_mm_mullo_epi32(_mm_madd_epi16(t, wx), _mm_set1_epi32((int32_t)(256 - fy))),
+                              _mm_mullo_epi32(_mm_madd_epi16(b, wx), _mm_set1_epi32((int32_t)fy)));
+    s = _mm_srli_epi32(_mm_add_epi32(s, _mm_set1_epi32(32768)), 16);
+    s = _mm_packus_epi32(s, s);
+    int32_t v = _mm_cvtsi128_si32(_mm_packus_epi16(s, s));
+    memcpy(out, &v, 4);
+}
+#endif
+
 /* Resample a premultiplied RGBa image into piece (bw x bh) through an affine map (piece pixel
  * -> image pixel, Pillow's convention). The image comes with a one-pixel transparent border
  * (sw x sh is its inner size), so edges fade out and no neighbour needs a bounds check. */
@@ -547,6 +686,12 @@ static void sample_rgba(uint8_t *piece, int bw, int bh, const uint8_t *img, int 
             }
             uint32_t fx = ((uint32_t)(x & 0xffff) + 128) >> 8;
             uint32_t fy = ((uint32_t)(y & 0xffff) + 128) >> 8;
+#ifdef GATHER_SIMD
+            if (have_sse41) {
+                rgba_lerp_sse41(out, p0, p1, fx, fy);
+                continue;
+            }
+#endif
             uint32_t w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy);
             uint32_t w10 = (256 - fx) * fy, w11 = fx * fy;
             for (int c = 0; c < 4; c++)
@@ -557,40 +702,66 @@ static void sample_rgba(uint8_t *piece, int bw, int bh, const uint8_t *img, int 
 }
 
 /* RGB or straight-alpha RGBA (w x h, even) -> I420 planes in BT.601 limited range: Y at full
- * size, U and V from 2x2 means; with alpha, premultiplied, plus alpha at both sizes. */
-static void to_i420(const uint8_t *src, int w, int h, int ch, uint8_t *Y, uint8_t *U, uint8_t *V,
-                    uint8_t *A, uint8_t *Ac) {
-    const float ky[3] = {0.256788f, 0.504129f, 0.097906f};
-    const float ku[3] = {-0.148223f, -0.290993f, 0.439216f};
-    const float kv[3] = {0.439216f, -0.367788f, -0.071427f};
+ * size, U and V from 2x2 means; with alpha, premultiplied, plus alpha at both sizes.
+ * Each row is its own loop with the channel count fixed, so that it vectorises (the float
+ * operations are the same and in the same order either way: the same bytes). */
+static const float ky[3] = {0.256788f, 0.504129f, 0.097906f};
+static const float ku[3] = {-0.148223f, -0.290993f, 0.439216f};
+static const float kv[3] = {0.439216f, -0.367788f, -0.071427f};
+
+static inline void luma_row(const uint8_t *restrict row, int w, int ch, uint8_t *restrict Y,
+                            uint8_t *restrict A) {
+    for (int i = 0; i < w; i++) {
+        const uint8_t *q = row + (size_t)i * ch;
+        float a = ch == 4 ? q[3] / 255.0f : 1.0f;
+        float y = (16.0f + ky[0] * q[0] + ky[1] * q[1] + ky[2] * q[2]) * a + 0.5f;
+        Y[i] = (uint8_t)(y > 255.0f ? 255.0f : y);
+        if (ch == 4) A[i] = q[3];
+    }
+}
+
+static inline void chroma_row(const uint8_t *restrict r0, const uint8_t *restrict r1, int w,
+                              int ch, uint8_t *restrict U, uint8_t *restrict V,
+                              uint8_t *restrict Ac) {
+    for (int i = 0; i < w / 2; i++) {
+        float r = 0, g = 0, b = 0, sa = 0;
+        for (int dy = 0; dy < 2; dy++)
+            for (int dx = 0; dx < 2; dx++) {
+                const uint8_t *q = (dy ? r1 : r0) + (size_t)(2 * i + dx) * ch;
+                float a = ch == 4 ? q[3] / 255.0f : 1.0f;
+                r += q[0] * a; g += q[1] * a; b += q[2] * a; sa += a;
+            }
+        r *= 0.25f; g *= 0.25f; b *= 0.25f; sa *= 0.25f;
+        float u = ku[0] * r + ku[1] * g + ku[2] * b + 128.0f * sa + 0.5f;
+        float v = kv[0] * r + kv[1] * g + kv[2] * b + 128.0f * sa + 0.5f;
+        U[i] = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
+        V[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        if (ch == 4) Ac[i] = (uint8_t)(sa * 255.0f + 0.5f);
+    }
+}
+
+WIDE static void to_i420_rows(const uint8_t *src, int w, int h, int ch, uint8_t *Y, uint8_t *U,
+                              uint8_t *V, uint8_t *A, uint8_t *Ac) {
+    size_t stride = (size_t)w * ch;
     for (int j = 0; j < h; j++) {
-        const uint8_t *row = src + (size_t)j * w * ch;
-        for (int i = 0; i < w; i++) {
-            const uint8_t *q = row + (size_t)i * ch;
-            float a = ch == 4 ? q[3] / 255.0f : 1.0f;
-            float y = (16.0f + ky[0] * q[0] + ky[1] * q[1] + ky[2] * q[2]) * a + 0.5f;
-            Y[(size_t)j * w + i] = (uint8_t)(y > 255.0f ? 255.0f : y);
-            if (A) A[(size_t)j * w + i] = q[3];
-        }
+        if (ch == 4)
+            luma_row(src + j * stride, w, 4, Y + (size_t)j * w, A + (size_t)j * w);
+        else
+            luma_row(src + j * stride, w, 3, Y + (size_t)j * w, NULL);
     }
     for (int j = 0; j < h / 2; j++) {
-        for (int i = 0; i < w / 2; i++) {
-            float r = 0, g = 0, b = 0, sa = 0;
-            for (int dy = 0; dy < 2; dy++)
-                for (int dx = 0; dx < 2; dx++) {
-                    const uint8_t *q = src + ((size_t)(2 * j + dy) * w + 2 * i + dx) * ch;
-                    float a = ch == 4 ? q[3] / 255.0f : 1.0f;
-                    r += q[0] * a; g += q[1] * a; b += q[2] * a; sa += a;
-                }
-            r *= 0.25f; g *= 0.25f; b *= 0.25f; sa *= 0.25f;
-            float u = ku[0] * r + ku[1] * g + ku[2] * b + 128.0f * sa + 0.5f;
-            float v = kv[0] * r + kv[1] * g + kv[2] * b + 128.0f * sa + 0.5f;
-            size_t o = (size_t)j * (w / 2) + i;
-            U[o] = (uint8_t)(u < 0 ? 0 : u > 255 ? 255 : u);
-            V[o] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            if (Ac) Ac[o] = (uint8_t)(sa * 255.0f + 0.5f);
-        }
+        const uint8_t *r0 = src + (size_t)(2 * j) * stride, *r1 = r0 + stride;
+        size_t o = (size_t)j * (w / 2);
+        if (ch == 4)
+            chroma_row(r0, r1, w, 4, U + o, V + o, Ac + o);
+        else
+            chroma_row(r0, r1, w, 3, U + o, V + o, NULL);
     }
+}
+
+static void to_i420(const uint8_t *src, int w, int h, int ch, uint8_t *Y, uint8_t *U, uint8_t *V,
+                    uint8_t *A, uint8_t *Ac) {
+    to_i420_rows(src, w, h, ch, Y, U, V, A, Ac);
 }
 
 /* ---- Python bindings ---- */
@@ -821,6 +992,7 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     __builtin_cpu_init();
     have_ssse3 = __builtin_cpu_supports("ssse3");
     have_sse41 = __builtin_cpu_supports("sse4.1");
+    have_avx2 = __builtin_cpu_supports("avx2");
 #endif
     return PyModule_Create(&module);
 }
