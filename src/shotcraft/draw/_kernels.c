@@ -764,6 +764,51 @@ static void to_i420(const uint8_t *src, int w, int h, int ch, uint8_t *Y, uint8_
     to_i420_rows(src, w, h, ch, Y, U, V, A, Ac);
 }
 
+/* A procedural plate's layers straight into bytes (shotcraft.draw.procedural.plate), with the
+ * same float32 operations in the same order as its numpy code, so the same bytes, and no
+ * float temporaries the size of the plate. A float becomes a byte by truncation, as numpy
+ * casts; every value here is in 0..255.5. */
+
+/* rows x w RGB pixels: base + toward * weight, a colour a row and a weight a pixel */
+WIDE static void mix_rows(uint8_t *restrict out, int w, int rows, const float *restrict weight,
+                          const float *restrict toward, const float *restrict base) {
+    for (int i = 0; i < rows; i++) {
+        const float *wt = weight + (size_t)i * w, *t = toward + 3 * i, *b = base + 3 * i;
+        uint8_t *o = out + (size_t)i * w * 3;
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = t[c] * wt[x];
+                v = v + b[c];
+                o[3 * x + c] = (uint8_t)v;
+            }
+    }
+}
+
+/* A ridge's rows r0.. as RGBA: shaded by depth below its crest `top` (a row a column), the
+ * edge antialiased by the crest's coverage of each pixel row. */
+WIDE static void ridge_rows(uint8_t *restrict out, int w, int rows, int r0, const float *restrict top,
+                            const float *restrict flat, const float *restrict dim, float k) {
+    for (int i = 0; i < rows; i++) {
+        const float row = (float)(r0 + i), *f = flat + 3 * i, *d = dim + 3 * i;
+        const float n0 = -d[0], n1 = -d[1], n2 = -d[2];
+        uint8_t *o = out + (size_t)i * w * 4;
+        for (int x = 0; x < w; x++) {
+            float below = row - top[x];
+            float shade = below * k;
+            shade = shade > 0.0f ? shade : 0.0f;
+            shade = shade < 1.0f ? shade : 1.0f;
+            float v0 = shade * n0, v1 = shade * n1, v2 = shade * n2;
+            v0 = v0 + f[0], v1 = v1 + f[1], v2 = v2 + f[2];
+            float a = below * 255.0f;
+            a = a + 255.5f;
+            a = a > 0.5f ? a : 0.5f;
+            a = a < 255.5f ? a : 255.5f;
+            o[4 * x] = (uint8_t)v0, o[4 * x + 1] = (uint8_t)v1, o[4 * x + 2] = (uint8_t)v2;
+            o[4 * x + 3] = (uint8_t)a;
+        }
+    }
+}
+
 /* ---- Python bindings ---- */
 
 static int get_plane(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need,
@@ -963,6 +1008,68 @@ static PyObject *py_to_i420(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_mix(PyObject *self, PyObject *args) {
+    PyObject *oobj, *wobj, *tobj, *bobj;
+    int w, rows;
+    if (!PyArg_ParseTuple(args, "OiiOOO", &oobj, &w, &rows, &wobj, &tobj, &bobj)) return NULL;
+    if (w <= 0 || rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be positive");
+        return NULL;
+    }
+    Py_buffer o, wt, t, b;
+    if (get_plane(oobj, &o, 1, (Py_ssize_t)w * rows * 3, "out") < 0) return NULL;
+    if (get_plane(wobj, &wt, 0, (Py_ssize_t)w * rows * 4, "weight") < 0) goto fail_o;
+    if (get_plane(tobj, &t, 0, (Py_ssize_t)rows * 12, "toward") < 0) goto fail_w;
+    if (get_plane(bobj, &b, 0, (Py_ssize_t)rows * 12, "base") < 0) goto fail_t;
+    Py_BEGIN_ALLOW_THREADS
+    mix_rows(o.buf, w, rows, wt.buf, t.buf, b.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&t);
+    PyBuffer_Release(&wt);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+fail_t:
+    PyBuffer_Release(&t);
+fail_w:
+    PyBuffer_Release(&wt);
+fail_o:
+    PyBuffer_Release(&o);
+    return NULL;
+}
+
+static PyObject *py_ridge(PyObject *self, PyObject *args) {
+    PyObject *oobj, *topobj, *fobj, *dobj;
+    int w, rows, r0;
+    float k;
+    if (!PyArg_ParseTuple(args, "OiiiOOOf", &oobj, &w, &rows, &r0, &topobj, &fobj, &dobj, &k))
+        return NULL;
+    if (w <= 0 || rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "sizes must be positive");
+        return NULL;
+    }
+    Py_buffer o, top, f, d;
+    if (get_plane(oobj, &o, 1, (Py_ssize_t)w * rows * 4, "out") < 0) return NULL;
+    if (get_plane(topobj, &top, 0, (Py_ssize_t)w * 4, "top") < 0) goto fail_o;
+    if (get_plane(fobj, &f, 0, (Py_ssize_t)rows * 12, "flat") < 0) goto fail_top;
+    if (get_plane(dobj, &d, 0, (Py_ssize_t)rows * 12, "dim") < 0) goto fail_f;
+    Py_BEGIN_ALLOW_THREADS
+    ridge_rows(o.buf, w, rows, r0, top.buf, f.buf, d.buf, k);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&f);
+    PyBuffer_Release(&top);
+    PyBuffer_Release(&o);
+    Py_RETURN_NONE;
+fail_f:
+    PyBuffer_Release(&f);
+fail_top:
+    PyBuffer_Release(&top);
+fail_o:
+    PyBuffer_Release(&o);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"sample", py_sample, METH_VARARGS,
      "sample(dst, dw, dh, src, sw, sh, (a, b, c, d, e, f), fill, v0, v1): bilinear resample "
@@ -981,6 +1088,12 @@ static PyMethodDef methods[] = {
     {"to_i420", py_to_i420, METH_VARARGS,
      "to_i420(src, w, h, channels, Y, U, V, A, Ac): RGB or RGBA pixels to I420 planes "
      "(premultiplied, with alpha at full and half size, for RGBA; A and Ac None for RGB)."},
+    {"mix", py_mix, METH_VARARGS,
+     "mix(out, w, rows, weight, toward, base): rows x w RGB bytes = base + toward * weight "
+     "(float32: weight a pixel, toward and base a colour a row), truncated."},
+    {"ridge", py_ridge, METH_VARARGS,
+     "ridge(out, w, rows, r0, top, flat, dim, k): a procedural ridge's RGBA rows r0.. "
+     "(float32 inputs, as shotcraft.draw.procedural computes them)."},
     {NULL, NULL, 0, NULL},
 };
 

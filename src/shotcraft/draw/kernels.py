@@ -106,6 +106,42 @@ def sprite(
     blend(frame, piece, x0, y0, opacity)
 
 
+def mix(out: np.ndarray, weight: np.ndarray, toward: np.ndarray, base: np.ndarray) -> None:
+    """`out` (rows, w, 3) uint8 = `base` + `toward` * `weight`, truncated: float32 colours
+    `toward` and `base` (rows, 3), one a row, and `weight` (rows, w), one a pixel."""
+    rows, w = weight.shape
+    if _native is not None:
+        _native.mix(out, w, rows, _f32(weight), _f32(toward), _f32(base))
+        return
+    lit = np.multiply(toward[:, None, :], weight[..., None])
+    lit += base[:, None, :]
+    out[...] = lit
+
+
+def ridge(
+    out: np.ndarray, r0: int, top: np.ndarray, flat: np.ndarray, dim: np.ndarray, k: np.float32
+) -> None:
+    """Rows r0.. of a procedural ridge into `out` (h - r0, w, 4) uint8: colour `flat` (a
+    float32 row colour) darkened by `dim` times the depth below the crest `top` (a float32
+    row a column) times `k`, to at most 1, and alpha the crest's coverage of each pixel row."""
+    rows, w = out.shape[:2]
+    if _native is not None:
+        _native.ridge(out, w, rows, r0, _f32(top), _f32(flat), _f32(dim), float(k))
+        return
+    below = np.arange(r0, r0 + rows, dtype=np.float32)[:, None] - top.reshape(1, w)
+    shade = np.clip(below * k, 0, 1)
+    rgb = np.multiply(shade[..., None], -dim[:, None, :])
+    rgb += flat[:, None, :]
+    out[..., :3] = rgb
+    below *= 255.0
+    below += 255.5
+    out[..., 3] = np.clip(below, 0.5, 255.5, out=below)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
 def to_i420(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
     """RGB (h, w, 3) -> (Y, U, V); straight RGBA (h, w, 4) -> premultiplied (Y, U, V) and
     alpha at full and half size. BT.601 limited range; chroma from 2x2 means. Even sizes."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from shotcraft.draw import kernels
 from shotcraft.draw.images import open_image, to_rgb, to_rgba
 from shotcraft.draw.plate import Plate, PlateLayer
 
@@ -130,16 +131,13 @@ def plate(
             glow[box] = np.minimum(glow[box] + disc * np.float32(0.9), 1.0)
         toward = (sun_c - sky_rows[r0:r1, 0]) * (1.0 - hz[r0:r1, 0])  # (rows, 3)
         # between the sky's colour and the sun's: in 0..255 with no clipping
-        lit = np.multiply(toward[:, None, :], glow[..., None])
-        lit += hazy[r0:r1, None, :]
-        sky_px[r0:r1] = lit
+        kernels.mix(sky_px[r0:r1], glow, toward, hazy[r0:r1])
     sky = Image.fromarray(sky_px)
     layers = [PlateLayer(sky, SKY_PARALLAX)]
 
     # ridges from far to near: higher and hazier far away, darker and lower near
     ridge_cols = cols[2:] if len(cols) > 2 else []
     dark = top * 0.35 + horizon_c * 0.1
-    rows = np.arange(h, dtype=np.float32)[:, None]
     for r in range(ridges):
         f = (r + 1) / ridges  # 0 far .. 1 near
         base = horizon - 0.08 + 0.18 * f
@@ -150,21 +148,15 @@ def plate(
         top_px = (profile * h).astype(np.float32)[None, :]
         # rows above the highest crest are transparent: only the rows below are computed
         r0 = min(h, max(0, int(np.floor(top_px.min())) - 1))
-        below = rows[r0:] - top_px  # rows below the crest, per pixel
-        shade = np.clip(below * np.float32(2.0 / h), 0, 1)
-        # the ridge colour, darkened a quarter by depth below the crest, then hazed
+        # the ridge colour, darkened a quarter by depth below the crest (2 / h a row, to at
+        # most 1), then hazed; alpha: coverage of each pixel row [r, r + 1) by the ridge
+        # below its crest, smooth edges. Between flat and 3/4 of it: in 0..255.5 with no
+        # clipping (the cast truncates).
         keep = 1.0 - hz[r0:, 0]
         flat = c * keep + horizon_c * hz[r0:, 0] + 0.5  # (rows, 3); + 0.5 rounds
         dim = (0.25 * c) * keep
         rgba = np.zeros((h, w, 4), dtype=np.uint8)
-        # between flat and 3/4 of it: in 0..255.5 with no clipping (the cast truncates)
-        rgb = np.multiply(shade[..., None], -dim[:, None, :])
-        rgb += flat[:, None, :]
-        rgba[r0:, :, :3] = rgb
-        # coverage of each pixel row [r, r + 1) by the ridge below its crest: smooth edges
-        below *= 255.0
-        below += 255.5
-        rgba[r0:, :, 3] = np.clip(below, 0.5, 255.5, out=below)
+        kernels.ridge(rgba[r0:], r0, top_px, flat, dim, np.float32(2.0 / h))
         ridge = Image.fromarray(rgba, "RGBA")
         layers.append(PlateLayer(ridge, ridge_parallax(r, ridges)))
     return Plate(tuple(layers))
