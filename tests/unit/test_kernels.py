@@ -135,6 +135,30 @@ def test_native_pan_sampling_and_over_are_exact(c: float, f: float) -> None:
     assert np.array_equal(dst, want)
 
 
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+def test_blend_all_is_each_piece_cut_to_the_frame_and_blended_in_turn() -> None:
+    # one native call for a frame's labels: the same bytes as blending each piece, cut to
+    # the frame, one after another (pieces overlap, run off every edge, or miss the frame)
+    rng = np.random.default_rng(9)
+    W, H = 64, 36
+    pieces = []
+    for x, y in [(5, 3), (9, 4), (-7, 10), (58, -5), (30, 31), (-20, -20), (70, 5), (1, 1)]:
+        alpha = rng.integers(0, 256, (11, 13, 1), dtype=np.uint8)
+        rgb = (rng.integers(0, 256, (11, 13, 3)) * alpha // 255).astype(np.uint8)
+        pieces.append((np.ascontiguousarray(np.concatenate([rgb, alpha], axis=2)), x, y))
+    frame = rng.integers(0, 256, (H * 3 // 2, W), dtype=np.uint8)
+    want = frame.copy()
+    for piece, x, y in pieces:
+        cx0, cy0 = max(0, -x), max(0, -y)
+        cx1, cy1 = min(piece.shape[1], W - x), min(piece.shape[0], H - y)
+        if cx1 > cx0 and cy1 > cy0:
+            kernels.blend(want, piece[cy0:cy1, cx0:cx1], x + cx0, y + cy0)
+    kernels.blend_all(frame, pieces)
+    assert np.array_equal(frame, want)
+    with pytest.raises(ValueError, match="uint8 arrays"):
+        kernels.blend_all(frame, [(np.zeros((4, 4, 3), np.uint8), 0, 0)])
+
+
 # sha256 (first 16 hex digits) of _yuv_compositor's frames at the four states above, made by
 # the kernels' plain C loops before any of them had SIMD paths: every path a machine may take
 # (AVX2, SSE4.1 or none) must give these very bytes

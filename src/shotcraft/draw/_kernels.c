@@ -3,7 +3,8 @@
  *
  * Optional: setup.py builds this when a C compiler is at hand, and shotcraft.draw.kernels
  * falls back to Pillow and numpy (the same pictures, slower) when it is not. Every function
- * releases the GIL, so the render loop's drawing threads run side by side.
+ * releases the GIL (around enough work to be worth it), so the render loop's drawing threads
+ * run side by side.
  *
  * Sampling follows Pillow's AFFINE convention: output pixel (u, v) reads the source at
  *   x = a (u + 0.5) + b (v + 0.5) + c,  y = d (u + 0.5) + e (v + 0.5) + f
@@ -33,11 +34,11 @@ typedef struct {
 #endif
 
 /* Where output rows and columns read the source when the map neither rolls nor shears:
- * per output index, the first source index (edge-clamped) and the weight of the next one
+ * per output index from u0 to n, the first source index (edge-clamped) and the weight of the next one
  * (0..256). Pixels whose centre falls outside the source are marked with index -1. */
-static void axis_table(int n, double scale, double offset, int size, int32_t *idx,
-                       uint16_t *wt) {
-    for (int u = 0; u < n; u++) {
+WIDE static void axis_table(int u0, int n, double scale, double offset, int size, int32_t *idx,
+                            uint16_t *wt) {
+    for (int u = u0; u < n; u++) {
         double x = scale * (u + 0.5) + offset - 0.5;
         if (x < -0.5 || x > size - 0.5) {
             idx[u] = -1;
@@ -220,7 +221,7 @@ typedef struct {
 } plan_t;
 
 /* Tables for a map without roll; returns 0 (and plans nothing) when it rolls or shears. */
-static int make_plan(plan_t *p, int dw, int dh, int sw, int sh, affine m) {
+static int make_plan(plan_t *p, int dw, int dh, int v0, int v1, int sw, int sh, affine m) {
     memset(p, 0, sizeof(*p));
     if (m.b != 0.0 || m.d != 0.0) return 0;
     p->xi = malloc(sizeof(int32_t) * dw);
@@ -230,8 +231,8 @@ static int make_plan(plan_t *p, int dw, int dh, int sw, int sh, affine m) {
     p->tmp = calloc((size_t)sw + 18, 1); /* a 16-byte load may start at tmp[hi] */
     p->tmp2 = calloc((size_t)sw + 18, 1);
     if (!p->xi || !p->yi || !p->xw || !p->yw || !p->tmp || !p->tmp2) return -1;
-    axis_table(dw, m.a, m.c, sw, p->xi, p->xw);
-    axis_table(dh, m.e, m.f, sh, p->yi, p->yw);
+    axis_table(0, dw, m.a, m.c, sw, p->xi, p->xw);
+    axis_table(v0, v1, m.e, m.f, sh, p->yi, p->yw); /* only the rows drawn */
     p->lo = sw;
     p->hi = -1;
     int inside = 1;
@@ -475,7 +476,7 @@ static void over_general(uint8_t *out, int ua, int dw, int v, const uint8_t *pl,
 static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *src, int sw,
                        int sh, affine m, int fill) {
     plan_t p;
-    int ok = make_plan(&p, dw, dh, sw, sh, m);
+    int ok = make_plan(&p, dw, dh, v0, v1, sw, sh, m);
     if (ok < 0) { free_plan(&p); return -1; }
     if (!ok) { /* in strips of columns, so the slanted rows they read stay in cache */
         for (int ua = 0; ua < dw; ua += STRIP)
@@ -508,7 +509,7 @@ static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8
 static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *pl,
                      const uint8_t *al, int sw, int sh, affine m) {
     plan_t p;
-    int ok = make_plan(&p, dw, dh, sw, sh, m);
+    int ok = make_plan(&p, dw, dh, v0, v1, sw, sh, m);
     if (ok < 0) { free_plan(&p); return -1; }
     if (!ok) {
         for (int ua = 0; ua < dw; ua += STRIP)
@@ -811,6 +812,18 @@ WIDE static void ridge_rows(uint8_t *restrict out, int w, int rows, int r0, cons
 
 /* ---- Python bindings ---- */
 
+/* The GIL is let go around work of at least this many pixels (about 30 microseconds): then
+ * the other drawing thread, or the encoder's, runs meanwhile. Around less it is kept: at a
+ * preview's size a frame is some twenty calls of a few microseconds each, and letting go of
+ * the GIL that often, while a second thread waits for it, hands it back and forth on every
+ * call (the animatic of a 10 s shot took 50 % more CPU drawing beside its encoder). */
+#define FREE_GIL_PIXELS 32768
+#define BEGIN_WORK(pixels) \
+    PyThreadState *_work_save = (pixels) >= FREE_GIL_PIXELS ? PyEval_SaveThread() : NULL;
+#define END_WORK() \
+    if (_work_save != NULL) PyEval_RestoreThread(_work_save);
+
+
 static int get_plane(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t need,
                      const char *what) {
     if (PyObject_GetBuffer(obj, view, writable ? (PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
@@ -849,9 +862,9 @@ static PyObject *py_sample(PyObject *self, PyObject *args) {
     }
     if (check_rows(&v0, &v1, dh)) {
         int rc;
-        Py_BEGIN_ALLOW_THREADS
+        BEGIN_WORK((Py_ssize_t)dw * (v1 - v0))
         rc = sample_rows(d.buf, dw, dh, v0, v1, s.buf, sw, sh, m, fill);
-        Py_END_ALLOW_THREADS
+        END_WORK()
         if (rc < 0) {
             PyBuffer_Release(&d);
             PyBuffer_Release(&s);
@@ -887,9 +900,9 @@ static PyObject *py_over(PyObject *self, PyObject *args) {
     }
     if (check_rows(&v0, &v1, dh)) {
         int rc;
-        Py_BEGIN_ALLOW_THREADS
+        BEGIN_WORK((Py_ssize_t)dw * (v1 - v0))
         rc = over_rows(d.buf, dw, dh, v0, v1, p.buf, a.buf, sw, sh, m);
-        Py_END_ALLOW_THREADS
+        END_WORK()
         if (rc < 0) {
             PyBuffer_Release(&d);
             PyBuffer_Release(&p);
@@ -920,11 +933,56 @@ static PyObject *py_blend(PyObject *self, PyObject *args) {
         return NULL;
     }
     uint8_t *Y = f.buf, *U = Y + (size_t)W * H, *V = U + (size_t)W * H / 4;
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_WORK((Py_ssize_t)pw * ph)
     blend_i420(Y, U, V, W, H, p.buf, pw, ph, x0, y0, opacity);
-    Py_END_ALLOW_THREADS
+    END_WORK()
     PyBuffer_Release(&f);
     PyBuffer_Release(&p);
+    Py_RETURN_NONE;
+}
+
+/* blend for many small pieces at once (labels, the glyphs of a timecode): a sequence of
+ * (piece, x0, y0), each a premultiplied RGBa array (h, w, 4), blended in order at opacity 1,
+ * cut to the frame. One call a frame instead of one a glyph. */
+static PyObject *py_blend_all(PyObject *self, PyObject *args) {
+    PyObject *fobj, *items;
+    int W, H;
+    if (!PyArg_ParseTuple(args, "OiiO", &fobj, &W, &H, &items)) return NULL;
+    if (W <= 0 || H <= 0 || W % 2 || H % 2) {
+        PyErr_SetString(PyExc_ValueError, "frame size must be positive and even");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(items, "blend_all: a sequence of (piece, x, y)");
+    if (seq == NULL) return NULL;
+    Py_buffer f;
+    if (get_plane(fobj, &f, 1, (Py_ssize_t)W * H * 3 / 2, "frame") < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    uint8_t *Y = f.buf, *U = Y + (size_t)W * H, *V = U + (size_t)W * H / 4;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int ok = 1;
+    for (Py_ssize_t k = 0; k < n && ok; k++) {
+        PyObject *pobj;
+        int x0, y0;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "Oii", &pobj, &x0, &y0)) {
+            ok = 0;
+            break;
+        }
+        Py_buffer p;
+        if (PyObject_GetBuffer(pobj, &p, PyBUF_C_CONTIGUOUS) < 0) { ok = 0; break; }
+        if (p.ndim != 3 || p.shape[2] != 4 || p.itemsize != 1) {
+            PyErr_SetString(PyExc_ValueError, "blend_all: pieces are (h, w, 4) uint8 arrays");
+            PyBuffer_Release(&p);
+            ok = 0;
+            break;
+        }
+        blend_i420(Y, U, V, W, H, p.buf, (int)p.shape[1], (int)p.shape[0], x0, y0, 1.0);
+        PyBuffer_Release(&p);
+    }
+    PyBuffer_Release(&f);
+    Py_DECREF(seq);
+    if (!ok) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -960,10 +1018,10 @@ static PyObject *py_sprite(PyObject *self, PyObject *args) {
     uint8_t *piece = malloc((size_t)bw * bh * 4);
     if (piece != NULL) {
         uint8_t *Y = f.buf, *U = Y + (size_t)W * H, *V = U + (size_t)W * H / 4;
-        Py_BEGIN_ALLOW_THREADS
+        BEGIN_WORK((Py_ssize_t)bw * bh * 2) /* two passes: the resample and the blend */
         sample_rgba(piece, bw, bh, s.buf, sw, sh, m);
         blend_i420(Y, U, V, W, H, piece, bw, bh, x0, y0, opacity);
-        Py_END_ALLOW_THREADS
+        END_WORK()
         free(piece);
     }
     PyBuffer_Release(&f);
@@ -1080,6 +1138,9 @@ static PyMethodDef methods[] = {
     {"blend", py_blend, METH_VARARGS,
      "blend(i420, W, H, rgba, pw, ph, x0, y0, opacity): blend a premultiplied RGBa piece into "
      "an I420 frame (BT.601 limited range)."},
+    {"blend_all", py_blend_all, METH_VARARGS,
+     "blend_all(i420, W, H, [(rgba, x0, y0), ...]): blend premultiplied RGBa pieces (h, w, 4) "
+     "into an I420 frame in order, each cut to the frame."},
     {"sprite", py_sprite, METH_VARARGS,
      "sprite(i420, W, H, rgba, sw, sh, (a, b, c, d, e, f), x0, y0, x1, y1, opacity): resample "
      "a premultiplied RGBa image of sw x sh inside a 1-pixel transparent border into the box "

@@ -10,6 +10,7 @@ Planes are 2-D uint8 arrays, C-contiguous. An affine map (a, b, c, d, e, f) take
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
@@ -178,6 +179,21 @@ def blend(frame: np.ndarray, piece: np.ndarray, x0: int, y0: int, opacity: float
         _native.blend(frame, W, H, np.ascontiguousarray(piece), pw, ph, x0, y0, opacity)
         return
     _blend_numpy(frame, W, H, piece, x0, y0, min(max(opacity, 0.0), 1.0))
+
+
+def blend_all(frame: np.ndarray, pieces: Sequence[tuple[np.ndarray, int, int]]) -> None:
+    """`blend` of many pieces (h, w, 4) in order, each at (x0, y0) and cut to the frame: one
+    call for a frame's labels instead of one a glyph."""
+    H, W = frame.shape[0] * 2 // 3, frame.shape[1]
+    if _native is not None:
+        _native.blend_all(frame, W, H, pieces)
+        return
+    for piece, x, y in pieces:
+        ph, pw = piece.shape[:2]
+        cx0, cy0 = max(0, -x), max(0, -y)
+        cx1, cy1 = min(pw, W - x), min(ph, H - y)
+        if cx1 > cx0 and cy1 > cy0:
+            blend(frame, piece[cy0:cy1, cx0:cx1], x + cx0, y + cy0)
 
 
 def i420_planes(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

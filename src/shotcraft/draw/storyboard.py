@@ -209,19 +209,21 @@ class Animatic:
         w, h = self.size
         st = frame_state(self.motion, i)
         out = self.yuv.frame(st)
+        pieces = []  # the names, then the timecode's glyphs: blended in one call
         for s in st.subjects:
             if s.opacity <= 0 or s.height <= 0:
                 continue
             piece = self.names[s.id]
             x = round(s.sx * w - piece.shape[1] / 2)
-            _blend_clipped(out, piece, x, round(s.sy * h - s.height * h - 2) - piece.shape[0])
+            pieces.append((piece, x, round(s.sy * h - s.height * h - 2) - piece.shape[0]))
         secs, ff = divmod(i, self.motion.fps)
         mm, ss = divmod(secs, 60)
         x = 4
         for c in f"{mm:02d}:{ss:02d}:{ff:02d}  #{i}":
             g = self.glyphs[c]
-            _blend_clipped(out, g, x, h - 4 - g.shape[0])
+            pieces.append((g, x, h - 4 - g.shape[0]))
             x += self.advance[c]
+        kernels.blend_all(out, pieces)
         return out
 
 
@@ -250,17 +252,3 @@ def _text_piece(text: str, size: int) -> np.ndarray:
         (-x0, -y0), text, fill=(*LABEL, 255), font=f, stroke_width=2, stroke_fill=(*INK, 255)
     )
     return np.ascontiguousarray(np.asarray(img.convert("RGBa")))
-
-
-def _blend_clipped(frame: np.ndarray, piece: np.ndarray, x: int, y: int) -> None:
-    """kernels.blend, with the piece cut to the frame."""
-    H, W = frame.shape[0] * 2 // 3, frame.shape[1]
-    ph, pw = piece.shape[:2]
-    if x >= 0 and y >= 0 and x + pw <= W and y + ph <= H:  # inside: most labels, every frame
-        kernels.blend(frame, piece, x, y)
-        return
-    cx0, cy0 = max(0, -x), max(0, -y)
-    cx1, cy1 = min(pw, W - x), min(ph, H - y)
-    if cx1 <= cx0 or cy1 <= cy0:
-        return
-    kernels.blend(frame, piece[cy0:cy1, cx0:cx1], x + cx0, y + cy0)

@@ -113,9 +113,11 @@ class YuvCompositor:
             if layer.alphas is not None:
                 start = max(0, math.floor((layer.top / scale - f - hi) / e) - 2)
             spans.append((start, covered))
-            xs = [a * u + b * v + c for u in (0, width) for v in (0, height)]
-            inside = min(xs) >= 0 and max(xs) <= layer.size[0] / scale
-            if layer.alphas is not None and inside and layer.full < layer.size[1]:
+            if layer.alphas is None or layer.full >= layer.size[1]:
+                continue
+            # the frame's corners in the layer: all inside it, left to right?
+            corners = (c, b * height + c, a * width + c, a * width + b * height + c)
+            if min(corners) >= 0 and max(corners) <= layer.size[0] / scale:
                 row = math.ceil((layer.full / scale + 1 - f - lo) / e) + 2
                 covered = min(covered, max(0, row))
         return spans[::-1]
