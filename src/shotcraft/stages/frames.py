@@ -65,11 +65,13 @@ def encode(
     advance: Advance | None = None,
     each: Callable[[np.ndarray], None] | None = None,
     threads: int = 0,
+    threaded: bool = True,
 ) -> int:
     """Encode frames (RGB arrays or I420 planes) into `path`, published atomically; `each`
     sees every frame after it is queued (coherence figures). `threads`: the encoder's (0: as
-    many as it likes). Returns the frame count."""
-    with VideoWriter(path, size, fps, settings, threads=threads) as writer:
+    many as it likes); `threaded`: fed from a thread of its own (else on this one). Returns
+    the frame count."""
+    with VideoWriter(path, size, fps, settings, threads=threads, threaded=threaded) as writer:
         for frame in frames:
             writer.write(frame)
             if each is not None:
