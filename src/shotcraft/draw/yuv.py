@@ -61,7 +61,8 @@ class YuvCompositor:
         def convert(layer: PlateLayer) -> _Layer:
             return _Layer(np.asarray(layer.image), layer.parallax)
 
-        if len(layers) > 1 and kernels.NATIVE:  # the native conversion releases the GIL
+        big = layers[0].image.width * layers[0].image.height >= 1 << 19  # a preview's: not
+        if len(layers) > 1 and kernels.NATIVE and big:  # the native conversion frees the GIL
             with ThreadPoolExecutor(2, thread_name_prefix="shotcraft-yuv") as pool:
                 self.layers = list(pool.map(convert, layers))
         else:
