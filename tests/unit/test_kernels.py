@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -165,12 +167,28 @@ def test_blend_all_is_each_piece_cut_to_the_frame_and_blended_in_turn() -> None:
 PINNED = ["0b8e3d6e1c5064b8", "d2db6b6edef91305", "a74cc8fa5d96ed16", "cae9e3d902d6090a"]
 
 
-@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
-def test_native_frames_are_the_same_bytes_on_every_path() -> None:
+def _pinned_digests() -> list[str]:
     comp = _yuv_compositor()
     states = [_state(0.0), _state(0.0371), _state(0.05, zoom=1.1), _state(0.02, 1.05, 4.0)]
-    got = [hashlib.sha256(comp.frame(s).tobytes()).hexdigest()[:16] for s in states]
-    assert got == PINNED
+    return [hashlib.sha256(comp.frame(s).tobytes()).hexdigest()[:16] for s in states]
+
+
+@pytest.mark.skipif(not kernels.NATIVE, reason="the native kernels are not built")
+@pytest.mark.parametrize("plain", [False, True], ids=["simd", "plain-c"])
+def test_native_frames_are_the_same_bytes_on_every_path(plain: bool) -> None:
+    if not plain:  # the SIMD paths this CPU has
+        assert _pinned_digests() == PINNED
+        return
+    # the plain C loops, as on a CPU without SSE4.1 or AVX2: chosen when the module loads,
+    # so in a process of their own
+    code = "from tests.unit.test_kernels import _pinned_digests; print(_pinned_digests())"
+    env = {**os.environ, "SHOTCRAFT_KERNELS_PLAIN": "1"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(PINNED)
 
 
 def _llround(v: float) -> int:

@@ -1167,6 +1167,10 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     have_ssse3 = __builtin_cpu_supports("ssse3");
     have_sse41 = __builtin_cpu_supports("sse4.1");
     have_avx2 = __builtin_cpu_supports("avx2");
+    /* the plain C loops only, whatever the CPU offers: how the tests check that every path
+     * draws the same bytes (the target_clones loops are the compiler's, of the same C) */
+    const char *plain = getenv("SHOTCRAFT_KERNELS_PLAIN");
+    if (plain != NULL && plain[0] == '1') have_ssse3 = have_sse41 = have_avx2 = 0;
 #endif
     return PyModule_Create(&module);
 }
