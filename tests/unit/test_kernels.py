@@ -157,8 +157,12 @@ def test_blend_all_is_each_piece_cut_to_the_frame_and_blended_in_turn() -> None:
             kernels.blend(want, piece[cy0:cy1, cx0:cx1], x + cx0, y + cy0)
     kernels.blend_all(frame, pieces)
     assert np.array_equal(frame, want)
-    with pytest.raises(ValueError, match="uint8 arrays"):
-        kernels.blend_all(frame, [(np.zeros((4, 4, 3), np.uint8), 0, 0)])
+    for bad in (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 4), np.int8)):
+        with pytest.raises(ValueError, match="uint8 arrays"):
+            kernels.blend_all(frame, [(bad, 0, 0)])
+    kernels.blend_all(want, [[pieces[0][0], 5, 3]])  # any sequence of three will do
+    kernels.blend(frame, pieces[0][0], 5, 3)
+    assert np.array_equal(frame, want)
 
 
 # sha256 (first 16 hex digits) of _yuv_compositor's frames at the four states above, made by

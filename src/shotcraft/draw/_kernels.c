@@ -965,20 +965,29 @@ static PyObject *py_blend_all(PyObject *self, PyObject *args) {
     for (Py_ssize_t k = 0; k < n && ok; k++) {
         PyObject *pobj;
         int x0, y0;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "Oii", &pobj, &x0, &y0)) {
+        /* a tuple of its own (any 3-sequence will do), held while its piece is read */
+        PyObject *item = PySequence_Tuple(PySequence_Fast_GET_ITEM(seq, k));
+        if (item == NULL || !PyArg_ParseTuple(item, "Oii", &pobj, &x0, &y0)) {
+            Py_XDECREF(item);
             ok = 0;
             break;
         }
         Py_buffer p;
-        if (PyObject_GetBuffer(pobj, &p, PyBUF_C_CONTIGUOUS) < 0) { ok = 0; break; }
-        if (p.ndim != 3 || p.shape[2] != 4 || p.itemsize != 1) {
+        if (PyObject_GetBuffer(pobj, &p, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            Py_DECREF(item);
+            ok = 0;
+            break;
+        }
+        if (p.ndim != 3 || p.shape[2] != 4 || p.itemsize != 1 || strcmp(p.format, "B") != 0) {
             PyErr_SetString(PyExc_ValueError, "blend_all: pieces are (h, w, 4) uint8 arrays");
             PyBuffer_Release(&p);
+            Py_DECREF(item);
             ok = 0;
             break;
         }
         blend_i420(Y, U, V, W, H, p.buf, (int)p.shape[1], (int)p.shape[0], x0, y0, 1.0);
         PyBuffer_Release(&p);
+        Py_DECREF(item);
     }
     PyBuffer_Release(&f);
     Py_DECREF(seq);
