@@ -171,9 +171,13 @@ def artifact_fields(path: Path, stage: str) -> Iterator[None]:
 
 def finite(v: Any) -> float:
     """A number read back from an artifact: a finite float, or ValueError/TypeError."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{v!r} is not a finite number")
-    return float(v)
+    try:
+        if not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v):
+            return float(v)
+    except OverflowError:  # an integer too large for a float
+        pass
+    text = repr(v)
+    raise ValueError(f"{text if len(text) <= 40 else text[:36] + '...'} is not a finite number")
 
 
 def pair(v: Any, kind: Any = float) -> Any:

@@ -310,6 +310,9 @@ def test_an_object_whose_meta_was_deleted_is_still_collected(
         ("layout.json", lambda d: d.pop("plate"), "sketch"),
         ("motion.json", lambda d: d["camera"].pop(), "refine"),
         ("motion.json", lambda d: d["subjects"][0]["frames"][3].pop("at"), "refine"),
+        # numbers checked in bulk: a string, or an integer too large for a float
+        ("motion.json", lambda d: d["subjects"][0]["frames"][5].update(at=["0.5", 0.5]), "refine"),
+        ("motion.json", lambda d: d["camera"][2].__setitem__("zoom", 10**400), "refine"),
     ],
 )
 def test_damaged_artifacts_name_the_command_that_remakes_them(

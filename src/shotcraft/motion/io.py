@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,18 @@ def read_motion(path: Path) -> MotionTrack:
         return motion_from_json(d)
 
 
+_NUMBER_TYPES = {int, float}
+
+
 def _numbers(values: list[Any]) -> np.ndarray:
-    arr = np.array([finite(v) for v in values], dtype=np.float64)
-    return arr
+    """Finite JSON numbers as floats (a bool, a string or a NaN is refused, as `finite`
+    refuses it), checked in bulk: thousands of values a shot."""
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        with contextlib.suppress(OverflowError):  # an integer too large: refused below
+            arr = np.array(values, dtype=np.float64)
+            if np.isfinite(arr).all():
+                return arr
+    return np.array([finite(v) for v in values], dtype=np.float64)  # raises on the bad one
 
 
 def motion_from_json(d: dict[str, Any]) -> MotionTrack:
