@@ -41,6 +41,37 @@ def test_the_command_list_is_the_real_one() -> None:
     assert len(names) >= 11
 
 
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["shotcraft", "refine", "x.toml"], ["refine"]),
+        (["shotcraft", "cache", "ls"], ["cache"]),
+        (["shotcraft", "--version"], None),  # an option first: the whole app
+        (["shotcraft", "rendr"], None),  # no such command: the whole app, to say so
+        (["shotcraft"], None),
+    ],
+)
+def test_a_command_line_builds_only_the_command_it_names(
+    argv: list[str], built: list[str] | None
+) -> None:
+    from shotcraft.cli.app import _only_the_command_named
+
+    every = [" ".join(c) for c in _commands() if len(c) == 1]
+    with _only_the_command_named(argv):
+        names = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert names == (built or every)
+    assert [" ".join(c) for c in _commands() if len(c) == 1] == every  # all back afterwards
+
+
+def test_the_command_line_runs_the_command_it_names() -> None:
+    # through main(), as the installed `shotcraft` runs: help of one command, an unknown one
+    run = [sys.executable, "-m", "shotcraft"]
+    r = subprocess.run([*run, "render", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--fit-budget" in r.stdout
+    r = subprocess.run([*run, "rendr"], capture_output=True, text=True)
+    assert r.returncode == 2 and "Did you mean 'render'?" in r.stderr
+
+
 @pytest.mark.parametrize("args", [[], *_commands()], ids=lambda a: " ".join(a) or "shotcraft")
 def test_every_command_has_help(cli: Callable[..., object], args: list[str]) -> None:
     r = cli(*args, "--help")
