@@ -61,8 +61,10 @@ class YuvCompositor:
         def convert(layer: PlateLayer) -> _Layer:
             return _Layer(np.asarray(layer.image), layer.parallax)
 
-        big = layers[0].image.width * layers[0].image.height >= 1 << 19  # a preview's: not
-        if len(layers) > 1 and kernels.NATIVE and big:  # the native conversion frees the GIL
+        # two threads for big layers (the native conversion frees the GIL); a preview's
+        # convert in less time than the threads take to start
+        big = layers[0].image.width * layers[0].image.height >= 1 << 19
+        if len(layers) > 1 and kernels.NATIVE and big:
             with ThreadPoolExecutor(2, thread_name_prefix="shotcraft-yuv") as pool:
                 self.layers = list(pool.map(convert, layers))
         else:
@@ -116,7 +118,7 @@ class YuvCompositor:
             spans.append((start, covered))
             if layer.alphas is None or layer.full >= layer.size[1]:
                 continue
-            # the frame's corners in the layer: all inside it, left to right?
+            # the frame's corners in the layer: all within its width?
             corners = (c, b * height + c, a * width + c, a * width + b * height + c)
             if min(corners) >= 0 and max(corners) <= layer.size[0] / scale:
                 row = math.ceil((layer.full / scale + 1 - f - lo) / e) + 2
