@@ -189,7 +189,7 @@ static int have_avx2 = 0;
 
 /* One output row from two source rows: vertical lerp into tmp over the columns needed,
  * then horizontal lerp. `shift` (constant column step 1, constant weight) vectorises. */
-static void lerp_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1, uint32_t fy,
+WIDE static void lerp_row(uint8_t *out, int dw, const uint8_t *r0, const uint8_t *r1, uint32_t fy,
                      const int32_t *xi, const uint16_t *xw, int shift, uint8_t *tmp, int lo,
                      int hi, int u0, int u1, const uint8_t *masks) {
     if (shift) {
@@ -473,7 +473,7 @@ static void over_general(uint8_t *out, int ua, int dw, int v, const uint8_t *pl,
 
 #define STRIP 256 /* output columns drawn together down a rolled frame */
 
-static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *src, int sw,
+WIDE static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *src, int sw,
                        int sh, affine m, int fill) {
     plan_t p;
     int ok = make_plan(&p, dw, dh, v0, v1, sw, sh, m);
@@ -506,7 +506,7 @@ static int sample_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8
 }
 
 /* dst = layer + dst * (1 - alpha), the layer premultiplied (p <= a); outside it, dst stays. */
-static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *pl,
+WIDE static int over_rows(uint8_t *dst, int dw, int dh, int v0, int v1, const uint8_t *pl,
                      const uint8_t *al, int sw, int sh, affine m) {
     plan_t p;
     int ok = make_plan(&p, dw, dh, v0, v1, sw, sh, m);
