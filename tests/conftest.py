@@ -132,3 +132,16 @@ def video_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "ltx": build_tiny_ltx_condition(folder),
         "cog": build_tiny_cogvideox_v2v(folder),
     }
+
+
+@pytest.fixture(params=["native", "numpy"])
+def kernel_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the native kernels (skipped where they are not built), then with
+    the numpy code they stand in for."""
+    from shotcraft.draw import kernels
+
+    if request.param == "native" and not kernels.NATIVE:
+        pytest.skip("the native kernels are not built")
+    if request.param == "numpy":
+        monkeypatch.setattr(kernels, "_native", None)
+    return str(request.param)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from shotcraft.backends.procedural import ProceduralBackend
-from shotcraft.draw import kernels, procedural
+from shotcraft.draw import procedural
 from shotcraft.layout.planner import KeyPosition, SubjectLayout
 from shotcraft.spec.model import Background, Subject
 
@@ -78,15 +78,8 @@ def _cases() -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
-def test_drawn_pixels_match_the_digests_of_this_draw_version(
-    native: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_drawn_pixels_match_the_digests_of_this_draw_version(kernel_path: str) -> None:
     # the native kernels and the numpy code they stand in for draw the very same bytes
-    if native and not kernels.NATIVE:
-        pytest.skip("the native kernels are not built")
-    if not native:
-        monkeypatch.setattr(kernels, "_native", None)
     version = procedural.DRAW_VERSION
     got = _cases()
     if version not in GOLDEN or not GOLDEN[version]:

@@ -270,14 +270,7 @@ def _stripe_x(row: np.ndarray) -> float:
     return float((dark * np.arange(len(row))).sum() / dark.sum())
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_each_plate_layer_moves_with_its_own_parallax(
-    native: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if native and not kernels.NATIVE:
-        pytest.skip("the native kernels are not built")
-    if not native:
-        monkeypatch.setattr(kernels, "_native", None)
+def test_each_plate_layer_moves_with_its_own_parallax(kernel_path: str) -> None:
     sky = PlateLayer(_stripes(239, "RGB", (255, 255, 255)), 0.5)
     ground = PlateLayer(_stripes(239, "RGBA", (200, 200, 200, 255)), 1.0)
     comp = Compositor(Plate((sky, ground)), SIZE, {})

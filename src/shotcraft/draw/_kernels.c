@@ -1075,66 +1075,64 @@ static PyObject *py_to_i420(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static void release_planes(int n, Py_buffer *views) {
+    while (n-- > 0) PyBuffer_Release(&views[n]);
+}
+
+/* The n planes a binding works on, the first one written: all of them acquired, or none
+ * (those already held are released again) and the exception set. */
+static int get_planes(int n, PyObject *const *objs, Py_buffer *views, const Py_ssize_t *need,
+                      const char *const *what) {
+    for (int k = 0; k < n; k++)
+        if (get_plane(objs[k], &views[k], k == 0, need[k], what[k]) < 0) {
+            release_planes(k, views);
+            return -1;
+        }
+    return 0;
+}
+
 static PyObject *py_mix(PyObject *self, PyObject *args) {
-    PyObject *oobj, *wobj, *tobj, *bobj;
+    PyObject *objs[4];
     int w, rows;
-    if (!PyArg_ParseTuple(args, "OiiOOO", &oobj, &w, &rows, &wobj, &tobj, &bobj)) return NULL;
+    if (!PyArg_ParseTuple(args, "OiiOOO", &objs[0], &w, &rows, &objs[1], &objs[2], &objs[3]))
+        return NULL;
     if (w <= 0 || rows < 0) {
         PyErr_SetString(PyExc_ValueError, "sizes must be positive");
         return NULL;
     }
-    Py_buffer o, wt, t, b;
-    if (get_plane(oobj, &o, 1, (Py_ssize_t)w * rows * 3, "out") < 0) return NULL;
-    if (get_plane(wobj, &wt, 0, (Py_ssize_t)w * rows * 4, "weight") < 0) goto fail_o;
-    if (get_plane(tobj, &t, 0, (Py_ssize_t)rows * 12, "toward") < 0) goto fail_w;
-    if (get_plane(bobj, &b, 0, (Py_ssize_t)rows * 12, "base") < 0) goto fail_t;
+    static const char *const what[4] = {"out", "weight", "toward", "base"};
+    const Py_ssize_t need[4] = {(Py_ssize_t)w * rows * 3, (Py_ssize_t)w * rows * 4,
+                                (Py_ssize_t)rows * 12, (Py_ssize_t)rows * 12};
+    Py_buffer v[4];
+    if (get_planes(4, objs, v, need, what) < 0) return NULL;
     Py_BEGIN_ALLOW_THREADS
-    mix_rows(o.buf, w, rows, wt.buf, t.buf, b.buf);
+    mix_rows(v[0].buf, w, rows, v[1].buf, v[2].buf, v[3].buf);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&b);
-    PyBuffer_Release(&t);
-    PyBuffer_Release(&wt);
-    PyBuffer_Release(&o);
+    release_planes(4, v);
     Py_RETURN_NONE;
-fail_t:
-    PyBuffer_Release(&t);
-fail_w:
-    PyBuffer_Release(&wt);
-fail_o:
-    PyBuffer_Release(&o);
-    return NULL;
 }
 
 static PyObject *py_ridge(PyObject *self, PyObject *args) {
-    PyObject *oobj, *topobj, *fobj, *dobj;
+    PyObject *objs[4];
     int w, rows, r0;
     float k;
-    if (!PyArg_ParseTuple(args, "OiiiOOOf", &oobj, &w, &rows, &r0, &topobj, &fobj, &dobj, &k))
+    if (!PyArg_ParseTuple(args, "OiiiOOOf", &objs[0], &w, &rows, &r0, &objs[1], &objs[2],
+                          &objs[3], &k))
         return NULL;
     if (w <= 0 || rows < 0) {
         PyErr_SetString(PyExc_ValueError, "sizes must be positive");
         return NULL;
     }
-    Py_buffer o, top, f, d;
-    if (get_plane(oobj, &o, 1, (Py_ssize_t)w * rows * 4, "out") < 0) return NULL;
-    if (get_plane(topobj, &top, 0, (Py_ssize_t)w * 4, "top") < 0) goto fail_o;
-    if (get_plane(fobj, &f, 0, (Py_ssize_t)rows * 12, "flat") < 0) goto fail_top;
-    if (get_plane(dobj, &d, 0, (Py_ssize_t)rows * 12, "dim") < 0) goto fail_f;
+    static const char *const what[4] = {"out", "top", "flat", "dim"};
+    const Py_ssize_t need[4] = {(Py_ssize_t)w * rows * 4, (Py_ssize_t)w * 4,
+                                (Py_ssize_t)rows * 12, (Py_ssize_t)rows * 12};
+    Py_buffer v[4];
+    if (get_planes(4, objs, v, need, what) < 0) return NULL;
     Py_BEGIN_ALLOW_THREADS
-    ridge_rows(o.buf, w, rows, r0, top.buf, f.buf, d.buf, k);
+    ridge_rows(v[0].buf, w, rows, r0, v[1].buf, v[2].buf, v[3].buf, k);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&d);
-    PyBuffer_Release(&f);
-    PyBuffer_Release(&top);
-    PyBuffer_Release(&o);
+    release_planes(4, v);
     Py_RETURN_NONE;
-fail_f:
-    PyBuffer_Release(&f);
-fail_top:
-    PyBuffer_Release(&top);
-fail_o:
-    PyBuffer_Release(&o);
-    return NULL;
 }
 
 static PyMethodDef methods[] = {

@@ -73,6 +73,14 @@ def open_png(data: bytes) -> Image.Image:
     return im
 
 
+def pillow_png(img: Image.Image) -> bytes:
+    """A picture as PNG by Pillow, filtered rows: a model's pictures (and the user's) come
+    out a third smaller than `png_bytes`'s unfiltered ones."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def png_bytes(
     blocks: Sequence[np.ndarray], text: Mapping[str, str] | None = None, level: int = 1
 ) -> bytes:

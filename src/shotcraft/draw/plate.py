@@ -9,7 +9,6 @@ rows. The parallax of each layer is part of the cache key spec, so the PNG never
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from shotcraft.draw.images import open_png, png_bytes
+from shotcraft.draw.images import open_png, pillow_png, png_bytes
 
 ROWS_CHUNK = "shotcraft-rows"  # where each stored layer starts in its full-height image
 
@@ -56,9 +55,7 @@ class Plate:
         for such pictures. A strip of drawn layers: unfiltered (`png_bytes`), as small for
         shaded skies and ridges and 2.3x faster to write."""
         if len(self.layers) == 1:
-            buf = io.BytesIO()
-            _mode(self.layers[0].image, "RGB").save(buf, format="PNG", compress_level=1)
-            return buf.getvalue()
+            return pillow_png(_mode(self.layers[0].image, "RGB"))
         h = self.size[1]
         parts = [_mode(layer.image, "RGBA") for layer in self.layers]
         tops = [0] + [_first_row(part) for part in parts[1:]]

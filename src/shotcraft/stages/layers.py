@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from PIL import Image
 
 from shotcraft.backends.base import Backend
 from shotcraft.cache import Cache
-from shotcraft.draw.images import open_png
+from shotcraft.draw.images import open_png, pillow_png
 from shotcraft.draw.plate import Plate
 from shotcraft.geometry import even_size
 from shotcraft.layout.planner import Layout, SubjectLayout
@@ -24,12 +23,8 @@ SPRITE_BUCKET = 8  # sprite heights are rounded up to this, so nearby sizes shar
 
 
 def to_png(img: Image.Image) -> bytes:
-    """A painted or drawn picture as PNG, Pillow's filtered rows: a model's pictures (and
-    the users') come out a third smaller than unfiltered (`draw.images.png_bytes`, which
-    procedural plate strips use)."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    """A painted or drawn layer as a cache entry (`draw.images.pillow_png`)."""
+    return pillow_png(img)
 
 
 def from_png(data: bytes) -> Image.Image:
